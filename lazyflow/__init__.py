@@ -1,0 +1,53 @@
+"""lazyflow: a lazy Polars pipeline DSL for cross-sectional factor research and backtesting.
+
+    import lazyflow as lf
+    panel = lf.synthetic_panel(n_symbols=300, n_days=1600, seed=0)
+    frame = lf.presets.carry()(panel.lazy()).collect()
+    result = lf.backtest(frame, lf.BufferedAllocator(lambda_risk=2, gamma_cost=0.3))
+"""
+
+from lazyflow import presets
+from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
+from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
+from lazyflow.pipeline import Pipeline
+from lazyflow.portfolio import BacktestResult, BufferedAllocator, backtest
+from lazyflow.schema import Kind
+from lazyflow.stages import (
+    Deciles,
+    DropNulls,
+    EwmaVol,
+    FundingCarry,
+    LogReturns,
+    RangeSpread,
+    SigmoidTarget,
+    Stage,
+    VolumeUniverse,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PANEL_COLUMNS",
+    "BacktestResult",
+    "BufferedAllocator",
+    "ConfigError",
+    "DataError",
+    "Deciles",
+    "DropNulls",
+    "EwmaVol",
+    "FundingCarry",
+    "Kind",
+    "LazyflowError",
+    "LogReturns",
+    "Pipeline",
+    "RangeSpread",
+    "SchemaError",
+    "SigmoidTarget",
+    "Stage",
+    "VolumeUniverse",
+    "__version__",
+    "backtest",
+    "presets",
+    "scan_panel",
+    "synthetic_panel",
+]

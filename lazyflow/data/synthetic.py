@@ -1,0 +1,5 @@
+"""Placeholder: being written."""
+
+
+def synthetic_panel(*a, **k):
+    raise NotImplementedError

@@ -1,0 +1,106 @@
+"""`Pipeline`: an ordered tuple of stages that builds one lazy query plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from lazyflow.errors import SchemaError
+from lazyflow.stages.base import Stage
+
+StageLike = Callable[[pl.LazyFrame], pl.LazyFrame]
+
+
+def stage_name(stage: StageLike) -> str:
+    """A readable name for a built-in stage or a plain callable."""
+    if isinstance(stage, Stage):
+        return stage.name
+    return getattr(stage, "__name__", type(stage).__name__)
+
+
+@dataclass(frozen=True)
+class SchemaStep:
+    """One stage's place in the schema flow: what it needs and what it adds."""
+
+    stage: str
+    needs: dict[str, str]
+    adds: dict[str, str]
+
+
+class Pipeline:
+    """An ordered tuple of stages; calling it on a LazyFrame returns one LazyFrame.
+
+    ``Pipeline([a, b, c])`` and ``a >> b >> c`` are the same pipeline. Plain
+    callables (``lambda f: f.drop_nulls()``) are stages too; nested pipelines
+    are flattened.
+    """
+
+    def __init__(self, stages: Iterable[StageLike]) -> None:
+        flat: list[StageLike] = []
+        for stage in stages:
+            if isinstance(stage, Pipeline):
+                flat.extend(stage.stages)
+            elif callable(stage):
+                flat.append(stage)
+            else:
+                raise TypeError(f"Pipeline: {stage!r} is not a stage (a LazyFrame -> LazyFrame)")
+        self.stages: tuple[StageLike, ...] = tuple(flat)
+
+    def __rshift__(self, other: StageLike) -> Pipeline:
+        return Pipeline([*self.stages, other])
+
+    def __rrshift__(self, other: StageLike) -> Pipeline:
+        return Pipeline([other, *self.stages])
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    def __repr__(self) -> str:
+        return " >> ".join(repr(s) if isinstance(s, Stage) else stage_name(s) for s in self.stages)
+
+    def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
+        """Walk `schema` through every stage without reading data; return the final schema.
+
+        Raises `SchemaError` naming the stage and the missing or mistyped column.
+        """
+        current = pl.Schema(schema)
+        for stage in self.stages:
+            current = _stage_schema(stage, current)
+        return current
+
+    def schema_flow(self, schema: Mapping[str, pl.DataType]) -> list[SchemaStep]:
+        """For each stage, the columns it needs and the columns it adds."""
+        steps = []
+        current = pl.Schema(schema)
+        for stage in self.stages:
+            after = _stage_schema(stage, current)
+            needs = (
+                {c: k.value for c, k in stage.inputs().items()} if isinstance(stage, Stage) else {}
+            )
+            adds = {c: str(t) for c, t in after.items() if current.get(c) != t}
+            steps.append(SchemaStep(stage_name(stage), needs, adds))
+            current = after
+        return steps
+
+    def __call__(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+        """Build the query plan: validate the schema, then chain every stage's transform."""
+        frame = frame.lazy()
+        self.validate(frame.collect_schema())
+        for stage in self.stages:
+            frame = stage.transform(frame) if isinstance(stage, Stage) else stage(frame)
+        return frame
+
+    def explain(self, frame: pl.LazyFrame | pl.DataFrame, optimized: bool = True) -> str:
+        """The (optimised) Polars plan of this pipeline applied to `frame`, as text."""
+        return self(frame).explain(optimized=optimized)
+
+
+def _stage_schema(stage: StageLike, schema: pl.Schema) -> pl.Schema:
+    if isinstance(stage, Stage):
+        return stage.validate(schema)
+    try:
+        return stage(pl.LazyFrame(schema=schema)).collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaError(stage_name(stage), "?", f"could not be resolved ({exc})", schema) from exc

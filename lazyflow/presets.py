@@ -1,0 +1,9 @@
+"""Placeholder: being written."""
+
+
+def seed_carry():
+    raise NotImplementedError
+
+
+def carry():
+    raise NotImplementedError

@@ -1,0 +1,98 @@
+"""The base class of the built-in stages.
+
+A stage is any callable ``LazyFrame -> LazyFrame``. Built-in stages are frozen
+dataclasses whose fields are their parameters; they declare the columns they
+need (`inputs`) and add (`outputs`), so a pipeline can check a schema before any
+data is read. Parameters are checked at call time (`check`), never in the
+constructor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+import polars as pl
+
+from lazyflow.errors import ConfigError, SchemaError
+from lazyflow.schema import Kind
+
+if TYPE_CHECKING:
+    from lazyflow.pipeline import Pipeline, StageLike
+
+
+class Stage:
+    """Base of the built-in stages. Subclasses are ``@dataclass(frozen=True)``."""
+
+    #: True only for label stages (forward-looking targets); see issue on factor analytics.
+    is_label: ClassVar[bool] = False
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def inputs(self) -> dict[str, Kind]:
+        """Columns this stage reads, with the kind of dtype each must have."""
+        raise NotImplementedError
+
+    def outputs(self) -> dict[str, pl.DataType]:
+        """Columns this stage adds, with their dtypes."""
+        raise NotImplementedError
+
+    def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The lazy transform itself; assumes `validate` has passed."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Check parameter values; raise `ConfigError` naming the parameter."""
+
+    def fail(self, parameter: str, problem: str) -> ConfigError:
+        """A `ConfigError` that names this stage and the parameter."""
+        return ConfigError(f"{self.name}: parameter '{parameter}' {problem}")
+
+    def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
+        """Check parameters and input columns against `schema`; return the output schema."""
+        self.check()
+        for column, kind in self.inputs().items():
+            if column not in schema:
+                raise SchemaError(self.name, column, "is missing", schema)
+            if not kind.accepts(schema[column]):
+                raise SchemaError(
+                    self.name,
+                    column,
+                    f"has dtype {schema[column]}, expected a {kind.value} column",
+                    schema,
+                )
+        out = pl.Schema(schema)
+        out.update(self.outputs())
+        return out
+
+    def __call__(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        self.validate(frame.collect_schema())
+        return self.transform(frame)
+
+    def __rshift__(self, other: StageLike) -> Pipeline:
+        from lazyflow.pipeline import Pipeline
+
+        return Pipeline([self, other])
+
+    def __rrshift__(self, other: StageLike) -> Pipeline:
+        from lazyflow.pipeline import Pipeline
+
+        return Pipeline([other, self])
+
+
+def masked(column: str, mask: str | None) -> pl.Expr:
+    """`column`, set to null where the boolean `mask` column is not true.
+
+    Cross-sectional statistics skip nulls, so a masked column restricts the
+    cross-section the way zipline's ``mask=`` does.
+    """
+    if mask is None:
+        return pl.col(column)
+    return pl.when(pl.col(mask)).then(pl.col(column))
+
+
+def with_mask(inputs: dict[str, Kind], mask: str | None) -> dict[str, Kind]:
+    """`inputs` plus the mask column, when there is one."""
+    return inputs if mask is None else {**inputs, mask: Kind.BOOL}
