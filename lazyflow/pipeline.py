@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -102,5 +103,12 @@ def _stage_schema(stage: StageLike, schema: pl.Schema) -> pl.Schema:
         return stage.validate(schema)
     try:
         return stage(pl.LazyFrame(schema=schema)).collect_schema()
+    except pl.exceptions.ColumnNotFoundError as exc:
+        found = re.search(r'column "([^"]*)"', str(exc))
+        column = found.group(1) if found else "?"
+        raise SchemaError(stage_name(stage), column, "is missing", schema) from exc
     except pl.exceptions.PolarsError as exc:
-        raise SchemaError(stage_name(stage), "?", f"could not be resolved ({exc})", schema) from exc
+        first_line = str(exc).splitlines()[0]
+        raise SchemaError(
+            stage_name(stage), "?", f"could not be resolved ({first_line})", schema
+        ) from exc

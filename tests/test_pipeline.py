@@ -67,8 +67,10 @@ def test_mistyped_column():
 
 def test_plain_callable_errors_are_schema_errors():
     p = lf.Pipeline([lambda f: f.select("missing")])
-    with pytest.raises(lf.SchemaError):
+    with pytest.raises(lf.SchemaError) as err:
         p.validate({"x": pl.Int64})
+    assert err.value.stage == "<lambda>"
+    assert err.value.column == "missing"
 
 
 def test_pipeline_reads_no_data_until_collect(tmp_path):
