@@ -15,8 +15,11 @@ class Kind(Enum):
     DATE = "date"
     SYMBOL = "string"
     BOOL = "boolean"
+    ANY = "any"
 
     def accepts(self, dtype: pl.DataType) -> bool:
+        if self is Kind.ANY:
+            return True
         if self is Kind.NUMERIC:
             return dtype.is_numeric()
         if self is Kind.FLOAT:

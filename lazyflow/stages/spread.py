@@ -1,5 +1,34 @@
-"""Placeholder: being written."""
+"""`RangeSpread`: the half-spread estimated from the day's high-low range."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from lazyflow.schema import Kind
+from lazyflow.stages.base import Stage
 
 
-class RangeSpread:
-    pass
+@dataclass(frozen=True)
+class RangeSpread(Stage):
+    """``spread = 0.5 * (high - low) / ((high + low) / 2)``: half the range over the mid.
+
+    Unit: a fraction of the price (0.01 = 1%), used as the one-way trading cost
+    in the allocator's no-trade buffer. Row-wise, so it has no date parameter.
+    """
+
+    high_col: str = "high"
+    low_col: str = "low"
+    output_col: str = "spread"
+
+    def inputs(self) -> dict[str, Kind]:
+        return {self.high_col: Kind.NUMERIC, self.low_col: Kind.NUMERIC}
+
+    def outputs(self) -> dict[str, pl.DataType]:
+        return {self.output_col: pl.Float64()}
+
+    def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        high = pl.col(self.high_col).cast(pl.Float64)
+        low = pl.col(self.low_col).cast(pl.Float64)
+        return frame.with_columns((0.5 * (high - low) / ((high + low) / 2)).alias(self.output_col))

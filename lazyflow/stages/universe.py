@@ -1,5 +1,95 @@
-"""Placeholder: being written."""
+"""`VolumeUniverse`: trailing dollar volume, its per-date decile, and the universe flag."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from lazyflow.schema import Kind
+from lazyflow.stages.base import Stage, masked, with_mask
 
 
-class VolumeUniverse:
-    pass
+@dataclass(frozen=True)
+class VolumeUniverse(Stage):
+    """The seed's liquidity universe.
+
+    - dollar volume: ``dollar_volume_col`` when the panel has it, else
+      ``price_col * volume_col`` (set ``dollar_volume_col=None`` to force the product);
+    - ``trail_volume`` = mean of the symbol's last ``window`` rows of dollar volume
+      (nulls skipped; null only if all are null), in date order;
+    - per date, over the rows with a trail volume (and ``mask``): rank descending
+      (average ties), ``n`` = their count,
+      ``volume_decile = max(1, 10 - floor((rank-1)*10/n))`` (10 = most liquid);
+    - ``is_universe = volume_decile >= min_decile``; false where the decile is null.
+    """
+
+    window: int = 30
+    min_decile: int = 3
+    dollar_volume_col: str | None = "dollar_volume"
+    volume_col: str = "volume"
+    price_col: str = "close"
+    trail_col: str = "trail_volume"
+    decile_col: str = "volume_decile"
+    universe_col: str = "is_universe"
+    mask: str | None = None
+    date_col: str = "date"
+    symbol_col: str = "symbol"
+
+    def check(self) -> None:
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
+            raise self.fail("window", f"must be an integer >= 1, got {self.window!r}")
+        if isinstance(self.min_decile, bool) or not isinstance(self.min_decile, int):
+            raise self.fail("min_decile", f"must be an integer, got {self.min_decile!r}")
+        if not 1 <= self.min_decile <= 10:
+            raise self.fail("min_decile", f"must be between 1 and 10, got {self.min_decile}")
+
+    def inputs(self) -> dict[str, Kind]:
+        keys = {self.date_col: Kind.DATE, self.symbol_col: Kind.SYMBOL}
+        if self.dollar_volume_col is None:
+            keys |= {self.price_col: Kind.NUMERIC, self.volume_col: Kind.NUMERIC}
+        else:
+            keys[self.dollar_volume_col] = Kind.NUMERIC
+        return with_mask(keys, self.mask)
+
+    def outputs(self) -> dict[str, pl.DataType]:
+        return {
+            self.trail_col: pl.Float64(),
+            self.decile_col: pl.Int32(),
+            self.universe_col: pl.Boolean(),
+        }
+
+    def for_schema(self, schema: Mapping[str, pl.DataType]) -> VolumeUniverse:
+        """This stage with ``dollar_volume_col=None`` when `schema` lacks that column."""
+        if self.dollar_volume_col is None or self.dollar_volume_col in schema:
+            return self
+        return replace(self, dollar_volume_col=None)
+
+    def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
+        return Stage.validate(self.for_schema(schema), schema)
+
+    def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        stage = self.for_schema(frame.collect_schema())
+        if stage.dollar_volume_col is None:
+            dollar = pl.col(self.price_col).cast(pl.Float64) * pl.col(self.volume_col).cast(
+                pl.Float64
+            )
+        else:
+            dollar = pl.col(stage.dollar_volume_col).cast(pl.Float64)
+        trail = dollar.rolling_mean(self.window, min_samples=1).over(
+            self.symbol_col, order_by=self.date_col
+        )
+        ranked = masked(self.trail_col, self.mask)
+        rank = ranked.rank("average", descending=True).over(self.date_col)
+        n = ranked.count().over(self.date_col)
+        decile = (10 - ((rank - 1) * 10 / n).floor()).clip(lower_bound=1).cast(pl.Int32)
+        return (
+            frame.with_columns(trail.alias(self.trail_col))
+            .with_columns(decile.alias(self.decile_col))
+            .with_columns(
+                (pl.col(self.decile_col) >= self.min_decile)
+                .fill_null(False)
+                .alias(self.universe_col)
+            )
+        )
