@@ -1,5 +1,229 @@
-"""Placeholder: the command line is being written."""
+"""The ``lazyflow`` command line: demo, run, explain, ingest.
+
+Exit codes: 0 success; 2 usage or config error; 1 data error (bad or missing
+data, a schema mismatch, a missing file). Errors are one line on stderr
+(``lazyflow: error: ...``); ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from lazyflow import presets
+from lazyflow.config import DataConfig, RunConfig, load_config
+from lazyflow.errors import ConfigError, LazyflowError
+from lazyflow.portfolio import backtest
+from lazyflow.progress import Progress
+from lazyflow.report import write_report
+
+PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
 
 
-def main() -> int:
-    raise SystemExit("lazyflow: the command line is not written yet")
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on `argv` (default ``sys.argv[1:]``); return the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.command(args)
+    except KeyboardInterrupt:
+        _error("interrupted", args.debug)
+        return 130
+    except ConfigError as exc:
+        _error(_describe(exc), args.debug)
+        return 2
+    except (LazyflowError, OSError, pl.exceptions.PolarsError) as exc:
+        _error(_describe(exc), args.debug)
+        return 1
+    except Exception as exc:
+        _error(f"internal error: {_describe(exc)} (run with --debug for the traceback)", args.debug)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    parser = argparse.ArgumentParser(
+        prog="lazyflow", description="Lazy Polars factor pipelines and backtests."
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo", parents=[common], help="run a preset on the synthetic panel and write a report"
+    )
+    demo.add_argument("--symbols", type=_positive, default=300, help="symbols (default 300)")
+    demo.add_argument("--days", type=_positive, default=1600, help="days (default 1600)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--preset", choices=sorted(PRESETS), default="carry", help="default carry")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="default out/demo")
+    demo.set_defaults(command=_demo)
+
+    run = sub.add_parser("run", parents=[common], help="run a TOML config and write a report")
+    run.add_argument("config", type=Path, help="the TOML config file")
+    run.add_argument("--out", type=Path, help="output folder (overrides [output] dir)")
+    run.set_defaults(command=_run)
+
+    explain = sub.add_parser(
+        "explain", parents=[common], help="print a config's schema flow and optimised plan"
+    )
+    explain.add_argument("config", type=Path, help="the TOML config file")
+    explain.set_defaults(command=_explain)
+
+    ingest = sub.add_parser("ingest", help="convert a data archive into a panel parquet file")
+    sources = ingest.add_subparsers(required=True, metavar="SOURCE")
+    binance = sources.add_parser(
+        "binance", parents=[common], help="Binance USD-M futures archive files (klines, funding)"
+    )
+    binance.add_argument("dir", type=Path, help="folder of archive zips or extracted CSVs")
+    binance.add_argument("--out", type=Path, required=True, help="the panel parquet file to write")
+    binance.add_argument("--symbols", type=_symbols, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    binance.set_defaults(command=_ingest_binance)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _symbols(text: str) -> list[str]:
+    symbols = [s.strip() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of symbols")
+    return symbols
+
+
+def _demo(args: argparse.Namespace) -> int:
+    data = DataConfig(source="synthetic", n_symbols=args.symbols, n_days=args.days, seed=args.seed)
+    pipeline = PRESETS[args.preset]()
+    config = RunConfig(
+        data=data,
+        stages=pipeline.stages,
+        allocator=presets.seed_allocator(),
+        backtest=dict(presets.SEED_BACKTEST),
+        output_dir=args.out,
+    )
+    return _execute(config, args.out, f"lazyflow demo: preset {args.preset}", args.quiet)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    out = args.out or config.output_dir
+    if out is None:
+        raise ConfigError(f"{args.config}: no output folder: set [output] dir or pass --out")
+    return _execute(config, out, f"lazyflow run: {args.config.name}", args.quiet)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    pipeline = config.pipeline()
+    panel = _read(config, args.quiet, collect=False)
+    steps = pipeline.schema_flow(panel.collect_schema())
+    width = max((len(s.stage) for s in steps), default=5)
+    lines = [f"Schema flow ({len(steps)} stages)", ""]
+    for step in steps:
+        lines.append(f"{step.stage:<{width}}  needs: {_columns(step.needs)}")
+        lines.append(f"{'':<{width}}  adds:  {_columns(step.adds)}")
+    lines += ["", "Optimised plan", "", pipeline.explain(panel)]
+    print("\n".join(lines))
+    return 0
+
+
+def _ingest_binance(args: argparse.Namespace) -> int:
+    from lazyflow.data.binance import load_um_daily
+
+    if not args.dir.exists():
+        raise FileNotFoundError(2, "no such file or directory", str(args.dir))
+    bar = Progress(f"reading {args.dir}", enabled=_bar(args.quiet))
+    with bar.working():
+        panel = load_um_daily(args.dir, symbols=args.symbols).lazy().collect()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    panel.write_parquet(args.out)
+    if not args.quiet:
+        dates = panel["date"]
+        print(
+            f"wrote {args.out}: {panel.height:,} rows, {panel['symbol'].n_unique()} symbols, "
+            f"{dates.min()} to {dates.max()}"
+        )
+    return 0
+
+
+def _columns(columns: Mapping[str, str]) -> str:
+    return ", ".join(f"{c} ({t})" for c, t in columns.items()) or "-"
+
+
+def _read(config: RunConfig, quiet: bool, collect: bool) -> Any:
+    """The config's panel: a LazyFrame, or (``collect=True``) the pipeline's signals frame."""
+    bar = Progress("reading data" if not collect else "computing signals", enabled=_bar(quiet))
+    with bar.working():
+        panel = config.data.scan()
+        return config.pipeline()(panel).collect() if collect else panel
+
+
+def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
+    """Signals, backtest, then signals/book/metrics parquet, summary.json and report.html."""
+    frame = _read(config, quiet, collect=True)
+    bar = Progress("backtest", enabled=_bar(quiet))
+    result = backtest(frame, config.allocator, **config.backtest, progress=bar)
+    bar.close()
+    out.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(out / "signals.parquet")
+    result.book.write_parquet(out / "book.parquet")
+    result.metrics.write_parquet(out / "metrics.parquet")
+    summary = result.summary()
+    parameters = config.parameters()
+    (out / "summary.json").write_text(
+        json.dumps({"summary": summary, "parameters": parameters}, indent=2, default=str) + "\n",
+        encoding="utf-8",
+    )
+    bar = Progress("report", enabled=_bar(quiet))
+    with bar.working():
+        report = write_report(out, frame, result, title=title, parameters=parameters)
+    if not quiet:
+        _print_summary(summary, report)
+    return 0
+
+
+def _print_summary(summary: Mapping[str, Any], report: Path) -> None:
+    width = max(len(k) for k in summary)
+    for key, value in summary.items():
+        text = f"{value:,.4f}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {text:>14}")
+    print(
+        f"\nwrote {report.parent}/: signals, book, metrics (parquet), summary.json, {report.name}"
+    )
+
+
+def _bar(quiet: bool) -> bool | None:
+    """Progress bars: off with --quiet, else on when stderr is a terminal."""
+    return False if quiet else None
+
+
+def _describe(exc: BaseException) -> str:
+    """`exc` as one line; OS errors as ``path: reason``."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    text = " ".join(str(exc).split())
+    if isinstance(exc, LazyflowError):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def _error(message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"lazyflow: error: {message}", file=sys.stderr)

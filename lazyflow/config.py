@@ -1,0 +1,294 @@
+"""Run configurations in TOML: data source, stages in order, allocator, backtest, output.
+
+    [data]                      # source = "synthetic" | "csv" | "parquet" | "binance"
+    source = "csv"
+    path = "panel.csv"          # relative to the config file
+    rename = { ticker = "symbol" }
+
+    [[stages]]                  # one table per stage, in pipeline order
+    type = "VolumeUniverse"     # a class exported by lazyflow.stages
+    window = 30                 # its dataclass fields, by name
+
+    [allocator]                 # BufferedAllocator fields
+    [backtest]                  # keyword arguments of lf.backtest
+    [output]
+    dir = "out/run"             # relative to the working directory
+
+TOML has no null. Omit a key to keep its default; set an optional parameter (a
+non-boolean one whose type allows None, e.g. ``turnover_cap``, ``vol_target``,
+``mask``, ``keep_deciles``) to ``false`` to switch it off (None).
+
+Every unknown key, wrong type or bad value raises `ConfigError` naming the key
+path (``stages[3].winsor``, counting stages from 1) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import polars as pl
+
+from lazyflow import stages as _stages
+from lazyflow.data import scan_panel, synthetic_panel
+from lazyflow.errors import ConfigError, DataError
+from lazyflow.pipeline import Pipeline
+from lazyflow.portfolio import BufferedAllocator, backtest
+from lazyflow.stages.base import Stage
+
+SECTIONS = ("data", "stages", "allocator", "backtest", "output")
+SOURCES = ("synthetic", "csv", "parquet", "binance")
+#: The [data] keys that each source accepts (besides `source`).
+SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+    "synthetic": ("n_symbols", "n_days", "seed"),
+    "csv": ("path", "rename", "date_col", "symbol_col"),
+    "parquet": ("path", "rename", "date_col", "symbol_col"),
+    "binance": ("path", "symbols"),
+}
+#: Arguments of `lf.backtest` that a config does not set.
+_NOT_CONFIGURABLE = ("frame", "allocator", "progress")
+
+
+def stage_registry() -> dict[str, type[Stage]]:
+    """Every stage class exported by `lazyflow.stages`, by class name."""
+    found = {}
+    for name in _stages.__all__:
+        obj = getattr(_stages, name)
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, Stage)
+            and obj is not Stage
+            and dataclasses.is_dataclass(obj)
+        ):
+            found[name] = obj
+    return found
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the panel comes from; `path` is absolute once parsed from a file."""
+
+    source: Literal["synthetic", "csv", "parquet", "binance"] = "synthetic"
+    path: str | None = None
+    rename: dict[str, str] | None = None
+    date_col: str = "date"
+    symbol_col: str = "symbol"
+    symbols: tuple[str, ...] | None = None
+    n_symbols: int = 300
+    n_days: int = 1600
+    seed: int = 0
+
+    def scan(self) -> pl.LazyFrame:
+        """The panel as a LazyFrame (files are scanned lazily where the reader allows)."""
+        if self.source == "synthetic":
+            return synthetic_panel(
+                n_symbols=self.n_symbols, n_days=self.n_days, seed=self.seed
+            ).lazy()
+        assert self.path is not None  # parse_config requires it for file sources
+        if not Path(self.path).exists():
+            raise DataError(f"data.path: no such file or directory: {self.path}")
+        if self.source == "binance":
+            from lazyflow.data.binance import load_um_daily
+
+            syms = list(self.symbols) if self.symbols is not None else None
+            return load_um_daily(self.path, symbols=syms).lazy()
+        return scan_panel(
+            self.path, rename=self.rename, date_col=self.date_col, symbol_col=self.symbol_col
+        )
+
+    def describe(self) -> str:
+        """One line for reports: the source and its parameters."""
+        keys = SOURCE_KEYS[self.source]
+        parts = [f"{k}={getattr(self, k)!r}" for k in keys if getattr(self, k) is not None]
+        return f"{self.source}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A parsed config: build the panel, the pipeline and the allocator from it."""
+
+    data: DataConfig
+    stages: tuple[Stage, ...]
+    allocator: BufferedAllocator
+    backtest: dict[str, Any]
+    output_dir: Path | None = None
+
+    def pipeline(self) -> Pipeline:
+        return Pipeline(self.stages)
+
+    def parameters(self) -> dict[str, str]:
+        """The run's parameters as readable strings (for summary.json and the report)."""
+        return {
+            "data": self.data.describe(),
+            "pipeline": repr(self.pipeline()),
+            "allocator": repr(self.allocator),
+            "backtest": ", ".join(f"{k}={v!r}" for k, v in self.backtest.items()),
+        }
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and parse a TOML config file; relative data paths resolve against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"config {path}: cannot read ({exc.strerror})") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path}: invalid TOML: {exc}") from exc
+    return parse_config(raw, base_dir=path.parent)
+
+
+def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> RunConfig:
+    """Parse a config mapping (as `tomllib` returns it); see the module docstring."""
+    _check_keys(raw, SECTIONS, "", "section")
+    for section in ("data", "allocator", "backtest", "output"):
+        if section in raw and not isinstance(raw[section], Mapping):
+            raise ConfigError(f"[{section}] must be a table, got {_show(raw[section])}")
+    data = _parse_data(raw.get("data", {}), base_dir)
+    stage_list = _parse_stages(raw.get("stages", []))
+    allocator = _build(BufferedAllocator, raw.get("allocator", {}), "allocator")
+    bt = _kwargs(backtest, raw.get("backtest", {}), "backtest", skip=_NOT_CONFIGURABLE)
+    output = raw.get("output", {})
+    _check_keys(output, ("dir",), "output.", "key")
+    out_dir = Path(_coerce(output["dir"], str, "output.dir")) if "dir" in output else None
+    return RunConfig(data, stage_list, allocator, bt, out_dir)
+
+
+def _parse_data(table: Mapping[str, Any], base_dir: Path | None) -> DataConfig:
+    source = table.get("source", "synthetic")
+    if source not in SOURCES:
+        raise ConfigError(f"data.source: {_show(source)} is not one of {_choices(SOURCES)}")
+    _check_keys(table, ("source", *SOURCE_KEYS[source]), "data.", f"key for source '{source}'")
+    hints = typing.get_type_hints(DataConfig)
+    values = {k: _coerce(v, hints[k], f"data.{k}") for k, v in table.items()}
+    if source != "synthetic":
+        if "path" not in values:
+            raise ConfigError(f"data.path: required for source '{source}'")
+        path = Path(values["path"]).expanduser()
+        values["path"] = str(path if base_dir is None or path.is_absolute() else base_dir / path)
+    return DataConfig(**values)
+
+
+def _parse_stages(tables: Any) -> tuple[Stage, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
+        raise ConfigError("stages: must be an array of tables, written [[stages]]")
+    registry = stage_registry()
+    built = []
+    for i, table in enumerate(tables, start=1):
+        where = f"stages[{i}]"
+        kind = table.get("type")
+        if kind is None:
+            raise ConfigError(f"{where}.type: missing; one of {_choices(registry)}")
+        if kind not in registry:
+            raise ConfigError(
+                f"{where}.type: unknown stage {_show(kind)}; one of {_choices(registry)}"
+            )
+        params = {k: v for k, v in table.items() if k != "type"}
+        built.append(_build(registry[kind], params, where))
+    return tuple(built)
+
+
+def _build(cls: type, params: Mapping[str, Any], where: str) -> Any:
+    """Instantiate dataclass `cls` from `params`, then run its parameter `check()`."""
+    obj = cls(**_kwargs(cls, params, where))
+    check = getattr(obj, "check", None)
+    if check is not None:
+        try:
+            check()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    return obj
+
+
+def _kwargs(
+    target: Callable[..., Any], params: Mapping[str, Any], where: str, skip: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Check `params` against the keyword parameters of `target` and coerce each value."""
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"[{where}] must be a table, got {_show(params)}")
+    hints = typing.get_type_hints(target)
+    names = [
+        p.name
+        for p in inspect.signature(target).parameters.values()
+        if p.name not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    label = getattr(target, "__name__", where)
+    _check_keys(params, names, f"{where}.", f"parameter of {label}")
+    return {k: _coerce(v, hints.get(k, Any), f"{where}.{k}") for k, v in params.items()}
+
+
+def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], prefix: str, what: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{prefix}{key}: unknown {what}; allowed: {_choices(allowed)}")
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """`value` converted to type `hint`, or a ConfigError naming `where` and the expected type."""
+    if hint is Any:
+        return value
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if value is False and len(options) < len(args) and bool not in options:
+            return None
+        for option in options:
+            try:
+                return _coerce(value, option, where)
+            except ConfigError:
+                if len(options) == 1 and isinstance(value, list | Mapping):
+                    raise  # Optional[container]: the message names the bad element
+    elif origin is Literal:
+        if value in args:
+            return value
+    elif hint is bool or hint is str:
+        if isinstance(value, hint):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif origin in (tuple, list, Sequence) and isinstance(value, list):
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{where}[{j}]") for j, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    elif origin in (dict, Mapping) and isinstance(value, Mapping):
+        item = args[1] if args else Any
+        return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
+    raise ConfigError(f"{where}: expected {_describe(hint)}, got {_show(value)}")
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        options = [_describe(a) for a in args if a is not type(None)]
+        if type(None) in args:
+            options.append("false (None)")
+        return " or ".join(options)
+    if origin is Literal:
+        return f"one of {_choices(args)}"
+    if origin in (tuple, list, Sequence):
+        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin in (dict, Mapping):
+        return "a table"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _choices(options: Any) -> str:
+    return ", ".join(repr(o) if not isinstance(o, str) else o for o in options)
+
+
+def _show(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"

@@ -1,0 +1,291 @@
+"""A static HTML tear sheet of a backtest, with PNG charts drawn by matplotlib (Agg).
+
+matplotlib is the optional ``plot`` extra (``pip install 'lazyflow[plot]'``); it is
+imported only when a report is written, and charts are drawn on bare `Figure`
+objects with the Agg canvas, so no global pyplot backend is touched.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from lazyflow.errors import LazyflowError
+from lazyflow.portfolio import BacktestResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: Folder, next to report.html, that holds the charts.
+FILES_DIR = "report_files"
+_COLORS = {"nav": "#1f3b73", "price": "#2a7ab0", "funding": "#3c9d5d", "cost": "#c0392b"}
+
+
+def write_report(
+    out_dir: str | Path,
+    frame: pl.DataFrame,
+    result: BacktestResult,
+    title: str = "lazyflow backtest",
+    parameters: Mapping[str, str] | None = None,
+    universe_col: str = "is_universe",
+    date_col: str = "date",
+) -> Path:
+    """Write ``out_dir/report.html`` and its charts in ``out_dir/report_files/``; return the path.
+
+    `frame` is the signals frame (for the universe-size chart, drawn when it has
+    `universe_col`); `parameters` are shown as the run's settings.
+    """
+    figure_cls, dates = _matplotlib()
+    out = Path(out_dir)
+    (out / FILES_DIR).mkdir(parents=True, exist_ok=True)
+    metrics = result.metrics.sort("date")
+    if metrics.height == 0:
+        raise LazyflowError("write_report: the backtest has no dates; nothing to report")
+    x = metrics["date"].to_list()
+
+    def chart(name: str, draw: Callable[[Figure], None], height: float = 3.4) -> str:
+        fig = figure_cls(figsize=(10, height), dpi=110, layout="constrained")
+        draw(fig)
+        for ax in fig.axes:
+            _style(ax, dates)
+        path = out / FILES_DIR / f"{name}.png"
+        fig.savefig(path)
+        return f"{FILES_DIR}/{name}.png"
+
+    sections = [
+        (
+            "Net asset value",
+            "NAV (top) and its cumulative parts (bottom): price PnL, funding received or "
+            "paid, and trading cost, each in NAV units since the start.",
+            chart("nav", lambda fig: _nav(fig, x, metrics), height=5.4),
+        ),
+        (
+            "Drawdown",
+            "NAV relative to its running high.",
+            chart("drawdown", lambda fig: _drawdown(fig.add_subplot(), x, metrics)),
+        ),
+    ]
+    if universe_col in frame.columns and date_col in frame.columns:
+        sections.append(
+            (
+                "Universe size",
+                f"Symbols per date with {universe_col} true (in the universe) and false.",
+                chart(
+                    "universe",
+                    lambda fig: _universe(fig.add_subplot(), frame, universe_col, date_col),
+                ),
+            )
+        )
+    sections += [
+        (
+            "Exposure",
+            "Gross (sum of |weights|) and net (sum of weights) exposure after rebalancing, "
+            "as multiples of NAV.",
+            chart("exposure", lambda fig: _exposure(fig.add_subplot(), x, metrics)),
+        ),
+        (
+            "Turnover",
+            "Traded dollars per date as a percentage of NAV, with its 30-date mean.",
+            chart("turnover", lambda fig: _turnover(fig.add_subplot(), x, metrics)),
+        ),
+        (
+            "Volatility: forecast against realised",
+            "Annualised portfolio volatility: the allocator's forecast from the book and the "
+            "realised 21-date volatility of daily returns.",
+            chart("volatility", lambda fig: _volatility(fig.add_subplot(), x, metrics)),
+        ),
+    ]
+    page = _page(title, metrics, frame, result, parameters or {}, sections, date_col)
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _matplotlib() -> tuple[type[Figure], Any]:
+    try:
+        import matplotlib.dates as mdates
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise LazyflowError(
+            "write_report: matplotlib is not installed; install the plot extra: "
+            "pip install 'lazyflow[plot]'"
+        ) from exc
+    return Figure, mdates
+
+
+def _style(ax: Axes, mdates: Any) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.grid(True, alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.margins(x=0.01)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", frameon=False, fontsize=9)
+
+
+def _cumulative(metrics: pl.DataFrame, column: str) -> list[float]:
+    return metrics[column].fill_null(0.0).cum_sum().to_list()
+
+
+def _nav(fig: Figure, x: list, metrics: pl.DataFrame) -> None:
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    top.plot(x, metrics["nav"].to_list(), color=_COLORS["nav"], lw=1.4, label="NAV")
+    top.set_ylabel("NAV")
+    top.set_title("Net asset value", loc="left", fontsize=11)
+    bottom.plot(x, _cumulative(metrics, "pnl"), color=_COLORS["price"], lw=1.2, label="price PnL")
+    bottom.plot(
+        x, _cumulative(metrics, "funding_pnl"), color=_COLORS["funding"], lw=1.2, label="funding"
+    )
+    cost = [-c for c in _cumulative(metrics, "cost")]
+    bottom.plot(x, cost, color=_COLORS["cost"], lw=1.2, label="cost (negative)")
+    bottom.axhline(0.0, color="black", lw=0.6)
+    bottom.set_ylabel("cumulative, NAV units")
+
+
+def _drawdown(ax: Axes, x: list, metrics: pl.DataFrame) -> None:
+    dd = (metrics["drawdown"].fill_null(0.0) * 100).to_list()
+    ax.fill_between(x, dd, 0.0, color=_COLORS["cost"], alpha=0.35, lw=0)
+    ax.plot(x, dd, color=_COLORS["cost"], lw=0.9)
+    ax.set_ylabel("drawdown, %")
+    ax.set_title("Drawdown from the running NAV high", loc="left", fontsize=11)
+
+
+def _universe(ax: Axes, frame: pl.DataFrame, universe_col: str, date_col: str) -> None:
+    counts = (
+        frame.group_by(date_col)
+        .agg(
+            pl.col(universe_col).eq(True).sum().alias("in"),
+            pl.col(universe_col).ne(True).sum().alias("out"),
+        )
+        .sort(date_col)
+    )
+    x = counts[date_col].to_list()
+    ax.plot(x, counts["in"].to_list(), color="tab:blue", lw=1.2, label="in universe")
+    ax.plot(x, counts["out"].to_list(), color="gray", lw=1.2, label="not in universe")
+    ax.set_ylabel("number of symbols")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Universe size over time", loc="left", fontsize=11)
+
+
+def _exposure(ax: Axes, x: list, metrics: pl.DataFrame) -> None:
+    ax.plot(x, metrics["gross_exposure"].to_list(), color=_COLORS["nav"], lw=1.1, label="gross")
+    ax.plot(x, metrics["net_exposure"].to_list(), color="tab:orange", lw=1.1, label="net")
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_ylabel("multiple of NAV")
+    ax.set_title("Gross and net exposure", loc="left", fontsize=11)
+
+
+def _turnover(ax: Axes, x: list, metrics: pl.DataFrame) -> None:
+    turnover = metrics["turnover_pct"].fill_null(0.0) * 100
+    ax.plot(x, turnover.to_list(), color="tab:gray", lw=0.6, alpha=0.7, label="per date")
+    mean = turnover.rolling_mean(30, min_samples=1).to_list()
+    ax.plot(x, mean, color=_COLORS["nav"], lw=1.4, label="30-date mean")
+    ax.set_ylabel("% of NAV traded")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Turnover", loc="left", fontsize=11)
+
+
+def _volatility(ax: Axes, x: list, metrics: pl.DataFrame) -> None:
+    fcst = (metrics["vol_forecast_a"] * 100).to_list()
+    real = (metrics["vol_realized_a"] * 100).to_list()
+    ax.plot(x, fcst, color=_COLORS["nav"], lw=1.2, label="forecast (annualised)")
+    ax.plot(x, real, color="tab:orange", lw=1.0, label="realised, 21 dates (annualised)")
+    ax.set_ylabel("volatility, % per year")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Forecast against realised volatility", loc="left", fontsize=11)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def _table(rows: Mapping[str, Any], header: tuple[str, str]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+        for k, v in rows.items()
+    )
+    head = f"<tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>"
+    return f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"
+
+
+def _page(
+    title: str,
+    metrics: pl.DataFrame,
+    frame: pl.DataFrame,
+    result: BacktestResult,
+    parameters: Mapping[str, str],
+    sections: list[tuple[str, str, str]],
+    date_col: str,
+) -> str:
+    first, last = metrics["date"].min(), metrics["date"].max()
+    n_symbols = frame["symbol"].n_unique() if "symbol" in frame.columns else "?"
+    span = (
+        f"Backtest from {first} to {last}: {metrics.height:,} rebalancing dates; "
+        f"signals frame of {frame.height:,} rows and {n_symbols} symbols."
+    )
+    dropped = _dropped_rows(result.dropped)
+    dropped_html = (
+        _table(dropped, ("reason", "rows"))
+        if dropped
+        else "<p>No rows were dropped as untradable.</p>"
+    )
+    charts = "".join(
+        f'<section><h2>{html.escape(h)}</h2><p class="note">{html.escape(note)}</p>'
+        f'<img src="{src}" alt="{html.escape(h)}"></section>'
+        for h, note, src in sections
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1120px; margin: 2em auto; color: #222;
+       padding: 0 1em; }}
+h1 {{ margin-bottom: 0.2em; }} h2 {{ margin-top: 1.6em; font-size: 1.2em; }}
+.note {{ color: #555; margin: 0.2em 0 0.6em; }}
+.grid {{ display: flex; gap: 2em; flex-wrap: wrap; align-items: flex-start; }}
+table {{ border-collapse: collapse; font-size: 0.92em; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left; }}
+td {{ font-variant-numeric: tabular-nums; text-align: right; }}
+td.text {{ text-align: left; font-family: ui-monospace, monospace; font-size: 0.9em; }}
+img {{ max-width: 100%; border: 1px solid #eee; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p class="note">{html.escape(span)}</p>
+<h2>Parameters</h2>
+{_param_table(parameters)}
+<div class="grid">
+<div><h2>Summary statistics</h2>{_table(result.summary(), ("statistic", "value"))}</div>
+<div><h2>Rows dropped as untradable</h2>{dropped_html}</div>
+</div>
+{charts}
+</body></html>
+"""
+
+
+def _param_table(parameters: Mapping[str, str]) -> str:
+    if not parameters:
+        return "<p>(not given)</p>"
+    body = "".join(
+        f'<tr><th>{html.escape(k)}</th><td class="text">{html.escape(v)}</td></tr>'
+        for k, v in parameters.items()
+    )
+    return f"<table><tbody>{body}</tbody></table>"
+
+
+def _dropped_rows(dropped: Any) -> dict[str, int]:
+    """`result.dropped` as {reason: rows}."""
+    if isinstance(dropped, pl.DataFrame):
+        reason, rows = dropped.columns[:2]
+        return dict(zip(dropped[reason].to_list(), dropped[rows].to_list(), strict=True))
+    return dict(dropped or {})
