@@ -1,0 +1,459 @@
+"""Factor analytics in the spirit of alphalens' tear sheet: IC, quantile returns, turnover.
+
+Every per-date statistic is a lazy `group_by(date)` aggregation over one
+prepared LazyFrame (no collect, no Python per group); `FactorAnalysis.tables`
+and `factor_report` collect once at the end because they return tables.
+
+Definitions, for a date t of the frame, a horizon h and its forward-return
+column ``f"{prefix}{h}"`` (see `lazyflow.stages.labels.ForwardReturns`). Rows
+where the `mask` column is not true are left out of everything; a score or
+return that is null, NaN or infinite is missing.
+
+- ``ic``: Pearson correlation of score and forward return over the rows of t
+  where both are present. ``rank_ic``: Spearman, the Pearson correlation of
+  their average ranks (ties share the mean rank) among those same rows. Both
+  are null with fewer than two pairs or when either side is constant.
+- ``mean_return`` of quantile q on t: mean forward return of the rows of t in q.
+- ``spread``: mean return of the top quantile minus that of the bottom quantile,
+  where top and bottom are the highest and lowest labels of the quantile column
+  in the whole (masked) frame, as in alphalens; null on a date lacking either.
+- ``rank_autocorr``: Pearson correlation, across the symbols with a score on both
+  t and the previous date of the frame, of the score's cross-sectional rank on
+  t and its rank on that previous date (ranks taken over all scored rows of
+  each date). Null on the first date.
+- ``turnover`` of quantile q on t: the share of the names in q on t that were
+  not in q on the previous date of the frame (a name absent on that date counts
+  as new), as alphalens' ``quantile_turnover``. Null on the first date.
+
+"Previous date of the frame" is the previous distinct date present anywhere in
+the frame, not the symbol's previous row. The frame must hold one row per
+(date, symbol); `tables` and `factor_report` check it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from lazyflow.errors import ConfigError, DataError, SchemaError
+from lazyflow.schema import Kind
+
+# Column names inside the prepared frame (it is a fresh `select`, so they cannot clash).
+DATE, SYMBOL, SCORE, QUANTILE, FWD = "date", "symbol", "score", "quantile", "fwd"
+HORIZON = "horizon"
+BPS = 1e4
+
+
+def information_coefficient(
+    score: str | pl.Expr, forward: str | pl.Expr, *, rank: bool = False
+) -> pl.Expr:
+    """Aggregation expression: Pearson (``rank=False``) or Spearman IC of two columns.
+
+    Over the rows where both are finite; Spearman correlates the average ranks
+    among those rows. Null with fewer than two pairs or a constant side. Use it
+    in ``group_by(date).agg(...)`` or with ``.over(date)``.
+    """
+    s = (pl.col(score) if isinstance(score, str) else score).cast(pl.Float64)
+    f = (pl.col(forward) if isinstance(forward, str) else forward).cast(pl.Float64)
+    both = s.is_finite() & f.is_finite()
+    s, f = s.filter(both), f.filter(both)
+    if rank:
+        s, f = s.rank("average"), f.rank("average")
+    return pl.corr(s, f).fill_nan(None)
+
+
+def forward_return_columns(schema: Mapping[str, pl.DataType], prefix: str) -> dict[int, str]:
+    """The columns named ``f"{prefix}{h}"`` (h a positive integer) in `schema`, by h."""
+    pattern = re.compile(re.escape(prefix) + r"([1-9][0-9]*)")
+    found = {int(m.group(1)): c for c in schema if (m := pattern.fullmatch(c))}
+    return dict(sorted(found.items()))
+
+
+def _series_stats(value: pl.Expr, name: str) -> list[pl.Expr]:
+    """Mean, std (ddof 1), mean/std, t-stat mean/std*sqrt(n), share > 0 and n of a series.
+
+    Over its non-null values; each statistic is null where undefined (n < 2 or std 0).
+    """
+    x = value.drop_nulls()
+    n = x.count()
+    std = x.std().fill_nan(None)
+    ir = pl.when(std > 0).then(x.mean() / std)
+    return [
+        x.mean().alias(f"{name}_mean"),
+        std.alias(f"{name}_std"),
+        ir.alias(f"{name}_ir"),
+        (ir * n.sqrt()).alias(f"{name}_tstat"),
+        pl.when(n > 0).then((x > 0).sum() / n).alias(f"{name}_positive"),
+        n.cast(pl.Int64).alias(f"{name}_dates"),
+    ]
+
+
+@dataclass(frozen=True)
+class FactorTables:
+    """Collected, plot-ready tables of one factor (`FactorAnalysis.tables`).
+
+    - ``daily``: one row per (date, horizon): ``n`` pairs, ``ic``, ``rank_ic``,
+      their trailing means over `rolling_window` dates (``ic_rolling``,
+      ``rank_ic_rolling``), ``spread`` and ``cumulative_spread``, the additive
+      cumulative top-minus-bottom return ``sum(spread / h)`` (h staggered books,
+      each holding 1/h of capital for h days; missing spreads count 0).
+    - ``quantile_returns``: one row per (horizon, quantile): ``mean_bps``, the mean
+      over dates of the quantile's mean forward return, in basis points, and
+      ``dates`` the number of dates it averages (the quantile bar chart).
+    - ``by_horizon``: one row per horizon: ``ic_*`` and ``rank_ic_*`` (mean, std, ir,
+      tstat, positive, dates), ``spread_bps_*`` the same statistics of the spread
+      in bps, and ``spread_annual`` = mean spread / h * periods_per_year (the IC
+      decay table).
+    - ``turnover``: one row per (date, quantile): ``n`` names and ``turnover``.
+    - ``rank_autocorr``: one row per date: ``n`` symbols and ``rank_autocorr``.
+    - ``summary``: the tidy report (see `factor_report`).
+    """
+
+    daily: pl.DataFrame
+    quantile_returns: pl.DataFrame
+    by_horizon: pl.DataFrame
+    turnover: pl.DataFrame
+    rank_autocorr: pl.DataFrame
+    summary: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class FactorAnalysis:
+    """Per-date statistics of a `score` and its `quantile_col` against forward returns.
+
+    `horizons` None takes every ``f"{prefix}{h}"`` column of the frame. Each
+    method takes a DataFrame or LazyFrame and returns a LazyFrame (nothing is
+    computed) whose date column is named `date_col`; see the module docstring
+    for the definitions.
+    """
+
+    score: str = "carry_score"
+    quantile_col: str = "decile_carry"
+    horizons: tuple[int, ...] | None = None
+    prefix: str = "fwd_ret_"
+    date_col: str = "date"
+    symbol_col: str = "symbol"
+    mask: str | None = None
+
+    def by_date(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+        """One row per (date, horizon): n, ic, rank_ic, spread."""
+        wide, horizons = self._prepare(frame, "FactorAnalysis.by_date")
+        return self._out(_by_date(_long(wide, horizons)))
+
+    def by_quantile(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+        """One row per (date, horizon, quantile): n, mean_return (a fraction)."""
+        wide, horizons = self._prepare(frame, "FactorAnalysis.by_quantile")
+        return self._out(_by_quantile(_long(wide, horizons)))
+
+    def turnover(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+        """One row per (date, quantile): n, turnover."""
+        wide, _ = self._prepare(frame, "FactorAnalysis.turnover")
+        return self._out(_turnover(wide))
+
+    def rank_autocorrelation(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+        """One row per date: n, rank_autocorr."""
+        wide, _ = self._prepare(frame, "FactorAnalysis.rank_autocorrelation")
+        return self._out(_rank_autocorr(wide))
+
+    def tables(
+        self,
+        frame: pl.LazyFrame | pl.DataFrame,
+        rolling_window: int = 21,
+        periods_per_year: float = 365,
+    ) -> FactorTables:
+        """Collect every statistic once and summarise it (see `FactorTables`)."""
+        return self._tables(frame, rolling_window, periods_per_year, "FactorAnalysis.tables")
+
+    def _tables(
+        self,
+        frame: pl.LazyFrame | pl.DataFrame,
+        rolling_window: int,
+        periods_per_year: float,
+        caller: str,
+    ) -> FactorTables:
+        if isinstance(rolling_window, bool) or not isinstance(rolling_window, int):
+            raise ConfigError(f"{caller}: parameter 'rolling_window' must be an int")
+        if rolling_window < 1:
+            raise ConfigError(f"{caller}: parameter 'rolling_window' must be >= 1")
+        if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+            raise ConfigError(f"{caller}: parameter 'periods_per_year' must be finite and > 0")
+        wide, horizons = self._prepare(frame, caller)
+        long = _long(wide, horizons)
+        duplicates, daily, by_quantile, turnover, autocorr = pl.collect_all(
+            [
+                wide.select(pl.struct(DATE, SYMBOL).is_duplicated().sum()),
+                _by_date(long),
+                _by_quantile(long),
+                _turnover(wide),
+                _rank_autocorr(wide),
+            ]
+        )
+        if duplicates.item():
+            raise DataError(
+                f"{caller}: {duplicates.item()} rows share a ({self.date_col}, "
+                f"{self.symbol_col}) pair; the frame needs one row per date and symbol"
+            )
+        in_order = {"order_by": DATE}
+        daily = daily.with_columns(
+            pl.col(c)
+            .rolling_mean(rolling_window, min_samples=1)
+            .over(HORIZON, **in_order)
+            .alias(f"{c}_rolling")
+            for c in ("ic", "rank_ic")
+        ).with_columns(
+            cumulative_spread=(pl.col("spread").fill_null(0.0) / pl.col(HORIZON))
+            .cum_sum()
+            .over(HORIZON, **in_order)
+        )
+        quantile_returns = (
+            by_quantile.group_by(HORIZON, QUANTILE)
+            .agg(mean_bps=pl.col("mean_return").mean() * BPS, dates=pl.len().cast(pl.Int64))
+            .sort(HORIZON, QUANTILE)
+        )
+        by_horizon = (
+            daily.group_by(HORIZON)
+            .agg(
+                *_series_stats(pl.col("ic"), "ic"),
+                *_series_stats(pl.col("rank_ic"), "rank_ic"),
+                *_series_stats(pl.col("spread") * BPS, "spread_bps"),
+                spread_annual=pl.col("spread").mean() / pl.col(HORIZON).first() * periods_per_year,
+            )
+            .sort(HORIZON)
+        )
+        summary = _summary(by_horizon, quantile_returns, turnover, autocorr)
+        rename = {DATE: self.date_col}
+        return FactorTables(
+            daily=daily.rename(rename),
+            quantile_returns=quantile_returns,
+            by_horizon=by_horizon,
+            turnover=turnover.rename(rename),
+            rank_autocorr=autocorr.rename(rename),
+            summary=summary,
+        )
+
+    def _out(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.rename({DATE: self.date_col})
+
+    def _prepare(
+        self, frame: pl.LazyFrame | pl.DataFrame, caller: str
+    ) -> tuple[pl.LazyFrame, dict[int, str]]:
+        """Check the schema; select date, symbol, masked score/quantile/returns and lags."""
+        frame = frame.lazy()
+        columns = self._check(frame.collect_schema(), caller)
+        keep = pl.lit(True) if self.mask is None else pl.col(self.mask)
+        score = pl.col(self.score).cast(pl.Float64)
+        wide = frame.select(
+            pl.col(self.date_col).alias(DATE),
+            pl.col(self.symbol_col).alias(SYMBOL),
+            pl.when(keep & score.is_finite()).then(score).alias(SCORE),
+            pl.when(keep).then(pl.col(self.quantile_col).cast(pl.Int64)).alias(QUANTILE),
+            *(
+                pl.when(keep & pl.col(c).cast(pl.Float64).is_finite())
+                .then(pl.col(c).cast(pl.Float64))
+                .alias(f"{FWD}{h}")
+                for h, c in columns.items()
+            ),
+        )
+        day = pl.col(DATE).rank("dense")
+        previous = {"partition_by": SYMBOL, "order_by": DATE}
+        wide = wide.with_columns(
+            day=day,
+            rank=pl.col(SCORE).rank("average").over(DATE),
+            top=pl.col(QUANTILE).max(),
+            bottom=pl.col(QUANTILE).min(),
+        ).with_columns(
+            # the symbol's previous row is on the frame's previous date
+            follows=pl.col("day").shift(1).over(**previous) == pl.col("day") - 1,
+        )
+        lag = pl.when(pl.col("follows"))
+        wide = wide.with_columns(
+            prev_rank=lag.then(pl.col("rank").shift(1).over(**previous)),
+            prev_quantile=lag.then(pl.col(QUANTILE).shift(1).over(**previous)),
+        )
+        return wide, columns
+
+    def _check(self, schema: Mapping[str, pl.DataType], caller: str) -> dict[int, str]:
+        """Check columns and horizons; return {horizon: forward-return column}."""
+        required = {
+            self.date_col: Kind.DATE,
+            self.symbol_col: Kind.SYMBOL,
+            self.score: Kind.NUMERIC,
+        }
+        if self.mask is not None:
+            required[self.mask] = Kind.BOOL
+        if self.horizons is None:
+            columns = forward_return_columns(schema, self.prefix)
+            if not columns:
+                raise SchemaError(
+                    caller, f"{self.prefix}<h>", "matches no column (add ForwardReturns)", schema
+                )
+        else:
+            horizons = tuple(self.horizons)
+            if not horizons or len(set(horizons)) != len(horizons):
+                raise ConfigError(
+                    f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
+                )
+            for h in horizons:
+                if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+                    raise ConfigError(
+                        f"{caller}: parameter 'horizons' must hold positive integers, got {h!r}"
+                    )
+            columns = {h: f"{self.prefix}{h}" for h in sorted(horizons)}
+        required.update(dict.fromkeys(columns.values(), Kind.NUMERIC))
+        for column, kind in required.items():
+            if column not in schema:
+                raise SchemaError(caller, column, "is missing", schema)
+            if not kind.accepts(schema[column]):
+                raise SchemaError(
+                    caller, column, f"has dtype {schema[column]}, expected {kind.value}", schema
+                )
+        if self.quantile_col not in schema:
+            raise SchemaError(caller, self.quantile_col, "is missing", schema)
+        if not schema[self.quantile_col].is_integer():
+            raise SchemaError(
+                caller,
+                self.quantile_col,
+                f"has dtype {schema[self.quantile_col]}, expected integer quantile labels",
+                schema,
+            )
+        return columns
+
+
+def _long(wide: pl.LazyFrame, horizons: Mapping[int, str]) -> pl.LazyFrame:
+    """One row per (row, horizon), with the horizon's forward return in `FWD`."""
+    names = {f"{FWD}{h}": h for h in horizons}
+    return wide.unpivot(
+        on=list(names),
+        index=[DATE, SCORE, QUANTILE, "top", "bottom"],
+        variable_name=HORIZON,
+        value_name=FWD,
+    ).with_columns(pl.col(HORIZON).replace_strict(names, return_dtype=pl.Int64))
+
+
+def _by_date(long: pl.LazyFrame) -> pl.LazyFrame:
+    fwd, quantile = pl.col(FWD), pl.col(QUANTILE)
+    return (
+        long.group_by(DATE, HORIZON)
+        .agg(
+            n=(pl.col(SCORE).is_not_null() & fwd.is_not_null()).sum().cast(pl.Int64),
+            ic=information_coefficient(SCORE, FWD),
+            rank_ic=information_coefficient(SCORE, FWD, rank=True),
+            spread=fwd.filter(quantile == pl.col("top")).mean()
+            - fwd.filter(quantile == pl.col("bottom")).mean(),
+        )
+        .sort(DATE, HORIZON)
+    )
+
+
+def _by_quantile(long: pl.LazyFrame) -> pl.LazyFrame:
+    return (
+        long.filter(pl.col(QUANTILE).is_not_null() & pl.col(FWD).is_not_null())
+        .group_by(DATE, HORIZON, QUANTILE)
+        .agg(n=pl.len().cast(pl.Int64), mean_return=pl.col(FWD).mean())
+        .sort(DATE, HORIZON, QUANTILE)
+    )
+
+
+def _turnover(wide: pl.LazyFrame) -> pl.LazyFrame:
+    is_new = (pl.col("prev_quantile") != pl.col(QUANTILE)).fill_null(True)
+    return (
+        wide.filter(pl.col(QUANTILE).is_not_null())
+        .group_by(DATE, QUANTILE)
+        .agg(
+            n=pl.len().cast(pl.Int64),
+            turnover=pl.when(pl.col("day").first() > 1).then(is_new.mean()),
+        )
+        .sort(DATE, QUANTILE)
+    )
+
+
+def _rank_autocorr(wide: pl.LazyFrame) -> pl.LazyFrame:
+    both = pl.col("rank").is_not_null() & pl.col("prev_rank").is_not_null()
+    return (
+        wide.group_by(DATE)
+        .agg(
+            n=both.sum().cast(pl.Int64),
+            rank_autocorr=information_coefficient("rank", "prev_rank"),
+        )
+        .sort(DATE)
+    )
+
+
+SUMMARY_SCHEMA = {
+    "metric": pl.String,
+    HORIZON: pl.Int64,
+    QUANTILE: pl.Int64,
+    "value": pl.Float64,
+}
+
+
+def _summary(
+    by_horizon: pl.DataFrame,
+    quantile_returns: pl.DataFrame,
+    turnover: pl.DataFrame,
+    autocorr: pl.DataFrame,
+) -> pl.DataFrame:
+    """The tidy report: rows of (metric, horizon, quantile, value)."""
+    parts = [
+        by_horizon.unpivot(index=HORIZON, variable_name="metric").with_columns(
+            pl.lit(None, pl.Int64).alias(QUANTILE)
+        ),
+        quantile_returns.select(
+            pl.lit("return_bps").alias("metric"), HORIZON, QUANTILE, value="mean_bps"
+        ),
+        turnover.group_by(QUANTILE)
+        .agg(value=pl.col("turnover").mean())
+        .sort(QUANTILE)
+        .with_columns(metric=pl.lit("turnover"), horizon=pl.lit(None, pl.Int64)),
+        autocorr.select(
+            metric=pl.lit("rank_autocorr"),
+            horizon=pl.lit(None, pl.Int64),
+            quantile=pl.lit(None, pl.Int64),
+            value=pl.col("rank_autocorr").mean(),
+        ),
+    ]
+    return pl.concat(
+        [p.select(pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items()) for p in parts]
+    )
+
+
+def factor_report(
+    frame: pl.LazyFrame | pl.DataFrame,
+    score: str = "carry_score",
+    quantile_col: str = "decile_carry",
+    horizons: tuple[int, ...] | None = None,
+    date_col: str = "date",
+    symbol_col: str = "symbol",
+    mask: str | None = None,
+    periods_per_year: float = 365,
+    prefix: str = "fwd_ret_",
+) -> pl.DataFrame:
+    """A tidy table judging `score`: columns metric, horizon, quantile, value.
+
+    Horizons default to every ``f"{prefix}{h}"`` column. Metrics, for each
+    horizon h (quantile null):
+    ``ic_mean``, ``ic_std``, ``ic_ir`` (risk-adjusted IC, mean/std),
+    ``ic_tstat`` (mean/std*sqrt(n)), ``ic_positive`` (share of dates with IC > 0),
+    ``ic_dates`` (n, dates with an IC); the same with ``rank_ic_``;
+    ``spread_bps_*`` the same statistics of the top-minus-bottom spread in bps;
+    ``spread_annual`` = mean spread / h * periods_per_year (a fraction).
+    For each h and quantile: ``return_bps``, the mean over dates of the
+    quantile's mean forward return, in bps. For each quantile (horizon null):
+    ``turnover``, mean over dates. Horizon and quantile null: ``rank_autocorr``,
+    mean over dates. Std uses ddof 1. See `lazyflow.factor` for the per-date
+    definitions and `FactorAnalysis.tables` for plot-ready tables.
+    """
+    analysis = FactorAnalysis(
+        score=score,
+        quantile_col=quantile_col,
+        horizons=horizons,
+        prefix=prefix,
+        date_col=date_col,
+        symbol_col=symbol_col,
+        mask=mask,
+    )
+    return analysis._tables(frame, 21, periods_per_year, "factor_report").summary
