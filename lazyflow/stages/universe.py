@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from lazyflow.errors import SchemaError
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage, masked, with_mask
 
@@ -67,7 +68,14 @@ class VolumeUniverse(Stage):
         return replace(self, dollar_volume_col=None)
 
     def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
-        return Stage.validate(self.for_schema(schema), schema)
+        stage = self.for_schema(schema)
+        try:
+            return Stage.validate(stage, schema)
+        except SchemaError as err:
+            if stage is self:
+                raise
+            problem = f"{err.problem} (no '{self.dollar_volume_col}' column either)"
+            raise SchemaError(self.name, err.column, problem, schema) from None
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         stage = self.for_schema(frame.collect_schema())
