@@ -40,7 +40,7 @@ class Progress:
         self.width = width
         self.interval = interval
         self._start = time.monotonic()
-        self._last = -1.0
+        self._last: float | None = None
         self._drawn = False
 
     def __call__(self, done: int, total: int) -> None:
@@ -48,7 +48,7 @@ class Progress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if done < total and now - self._last < self.interval:
+        if done < total and self._last is not None and now - self._last < self.interval:
             return
         self._last = now
         frac = min(max(done / total, 0.0), 1.0) if total > 0 else 1.0

@@ -156,17 +156,24 @@ def _drawdown(ax: Axes, x: list, metrics: pl.DataFrame) -> None:
     ax.set_title("Drawdown from the running NAV high", loc="left", fontsize=11)
 
 
-def _universe(ax: Axes, frame: pl.DataFrame, universe_col: str, date_col: str) -> None:
-    counts = (
+def universe_counts(
+    frame: pl.DataFrame, universe_col: str = "is_universe", date_col: str = "date"
+) -> pl.DataFrame:
+    """Per date, rows with `universe_col` true (``in_universe``) and not true (``out``)."""
+    return (
         frame.group_by(date_col)
         .agg(
-            pl.col(universe_col).eq(True).sum().alias("in"),
-            pl.col(universe_col).ne(True).sum().alias("out"),
+            pl.col(universe_col).fill_null(False).sum().alias("in_universe"),
+            pl.col(universe_col).fill_null(False).not_().sum().alias("out"),
         )
         .sort(date_col)
     )
+
+
+def _universe(ax: Axes, frame: pl.DataFrame, universe_col: str, date_col: str) -> None:
+    counts = universe_counts(frame, universe_col, date_col)
     x = counts[date_col].to_list()
-    ax.plot(x, counts["in"].to_list(), color="tab:blue", lw=1.2, label="in universe")
+    ax.plot(x, counts["in_universe"].to_list(), color="tab:blue", lw=1.2, label="in universe")
     ax.plot(x, counts["out"].to_list(), color="gray", lw=1.2, label="not in universe")
     ax.set_ylabel("number of symbols")
     ax.set_ylim(bottom=0)
