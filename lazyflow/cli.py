@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     binance.add_argument("dir", type=Path, help="folder of archive zips or extracted CSVs")
     binance.add_argument("--out", type=Path, required=True, help="the panel parquet file to write")
     binance.add_argument("--symbols", type=_symbols, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
+    binance.add_argument(
+        "--interval", help="kline interval to use when a symbol has several (e.g. 1h)"
+    )
     binance.set_defaults(command=_ingest_binance)
     return parser
 
@@ -150,7 +153,7 @@ def _ingest_binance(args: argparse.Namespace) -> int:
         raise FileNotFoundError(2, "no such file or directory", str(args.dir))
     bar = Progress(f"reading {args.dir}", enabled=_bar(args.quiet))
     with bar.working():
-        panel = load_um_daily(args.dir, symbols=args.symbols).lazy().collect()
+        panel = load_um_daily(args.dir, symbols=args.symbols, interval=args.interval)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     panel.write_parquet(args.out)
     if not args.quiet:

@@ -50,7 +50,7 @@ SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "synthetic": ("n_symbols", "n_days", "seed"),
     "csv": ("path", "rename", "date_col", "symbol_col"),
     "parquet": ("path", "rename", "date_col", "symbol_col"),
-    "binance": ("path", "symbols"),
+    "binance": ("path", "symbols", "interval"),
 }
 #: Arguments of `lf.backtest` that a config does not set.
 _NOT_CONFIGURABLE = ("frame", "allocator", "progress")
@@ -81,6 +81,7 @@ class DataConfig:
     date_col: str = "date"
     symbol_col: str = "symbol"
     symbols: tuple[str, ...] | None = None
+    interval: str | None = None
     n_symbols: int = 300
     n_days: int = 1600
     seed: int = 0
@@ -98,7 +99,7 @@ class DataConfig:
             from lazyflow.data.binance import load_um_daily
 
             syms = list(self.symbols) if self.symbols is not None else None
-            return load_um_daily(self.path, symbols=syms).lazy()
+            return load_um_daily(self.path, symbols=syms, interval=self.interval).lazy()
         return scan_panel(
             self.path, rename=self.rename, date_col=self.date_col, symbol_col=self.symbol_col
         )
