@@ -1,5 +1,180 @@
-"""Placeholder: being written."""
+"""`BufferedAllocator`: the notebook's buffered mean-variance allocator as numpy vector steps.
+
+One date's arithmetic, in the notebook's order (weights are fractions of NAV):
+
+1. ``w_raw = target / vol``                          (vol: per-period volatility forecast)
+2. ``w = w_raw / sum|w_raw|``                        (w = 0 on a date where every w_raw is 0)
+3. optional vol target: ``w *= (vol_target / sqrt(periods_per_year)) / sqrt(sum w^2 vol^2)``
+4. ``buffer = gamma_cost * spread / (lambda_risk * vol^2)``
+5. ``delta = w - x_prev``; ``trade = 0`` if ``|delta| <= buffer``, else
+   ``sign(delta) * (|delta| - buffer)`` (trade to the buffer's edge)
+6. a new symbol opens to ``w`` in full when ``ignore_open``
+7. ``x = clip(x_prev + trade, -max_pos, max_pos)``
+8. ``x *= gross_cap / sum|x|`` when ``sum|x| > gross_cap``
+9. ``trade_final = x - x_prev``; when ``sum|trade_final| > turnover_cap`` every trade is scaled
+   by ``turnover_cap / sum|trade_final|`` and ``x_new = x_prev + trade_final`` (the notebook
+   rebuilt ``x_new`` from the unscaled trade, so its cap never moved the positions).
+
+Steps 1-4 do not depend on the book, so `desired` does them for many dates at once (the
+backtest calls it once over the whole frame); steps 5-9 (`rebalance`) are the per-date scan
+step. `rebalance` uses only element-wise operations and sums over axis 0, so positions may
+also be a 2-D array (symbols x configurations) with per-symbol vectors shaped ``(n, 1)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from lazyflow.errors import ConfigError
+
+_TINY = np.finfo(np.float64).tiny
 
 
+class Desired(NamedTuple):
+    """Steps 1-4: the desired weight and the no-trade buffer of each row."""
+
+    w_desired: np.ndarray
+    buffer: np.ndarray
+
+
+class Trades(NamedTuple):
+    """Steps 5-9 for one date: the buffered trade, the new weights and the final trades."""
+
+    delta: np.ndarray
+    trade: np.ndarray
+    x_new: np.ndarray
+    trade_final: np.ndarray
+
+
+def segment_sums(values: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
+    """Sums over axis 0 of the row segments ``[bounds[i], bounds[i+1])``; empty segments sum to 0.
+
+    ``bounds=None`` means one segment holding every row (the result is then a plain sum).
+    """
+    if bounds is None:
+        return values.sum(axis=0)
+    starts = bounds[:-1]
+    filled = starts < bounds[1:]
+    sums = np.zeros((len(starts), *values.shape[1:]))
+    if filled.any():
+        sums[filled] = np.add.reduceat(values, starts[filled], axis=0)
+    return sums
+
+
+def _per_row(sums: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
+    """Spread per-segment values back onto the rows of each segment."""
+    return sums if bounds is None else np.repeat(sums, np.diff(bounds), axis=0)
+
+
+def shrink(total: np.ndarray | float, cap: float) -> np.ndarray:
+    """The factor that scales a sum down to `cap`: ``cap / total`` where ``total > cap``, else 1."""
+    return np.where(total > cap, cap / np.maximum(total, max(cap, _TINY)), 1.0)
+
+
+@dataclass(frozen=True)
 class BufferedAllocator:
-    pass
+    """The notebook's PortfolioAllocator: buffered trades toward vol-scaled target weights.
+
+    Parameters (checked when used, `ConfigError` on a bad value):
+    lambda_risk > 0 (risk aversion), gamma_cost >= 0 (cost multiplier), max_pos > 0 (max
+    |weight| per symbol), gross_cap > 0 (max sum|weight|), turnover_cap None or >= 0 (max
+    sum|trade| per date, forced exits excluded), ignore_open (new symbols open to the desired
+    weight in full), vol_target None or > 0 (annual volatility target), periods_per_year > 0
+    (periods in a year, for the vol target).
+    """
+
+    lambda_risk: float = 10.0
+    gamma_cost: float = 1.0
+    max_pos: float = 0.05
+    gross_cap: float = 1.0
+    turnover_cap: float | None = None
+    ignore_open: bool = True
+    vol_target: float | None = None
+    periods_per_year: float = 365
+
+    def check(self) -> None:
+        """Raise `ConfigError` naming the first parameter with a bad value."""
+        rules = [
+            ("lambda_risk", self.lambda_risk, False, "must be > 0"),
+            ("gamma_cost", self.gamma_cost, False, "must be >= 0"),
+            ("max_pos", self.max_pos, False, "must be > 0"),
+            ("gross_cap", self.gross_cap, False, "must be > 0"),
+            ("turnover_cap", self.turnover_cap, True, "must be None or >= 0"),
+            ("vol_target", self.vol_target, True, "must be None or > 0"),
+            ("periods_per_year", self.periods_per_year, False, "must be > 0"),
+        ]
+        for name, value, optional, rule in rules:
+            if value is None and optional:
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = number and (value >= 0 if ">=" in rule else value > 0)
+            if not ok:
+                raise ConfigError(f"BufferedAllocator: parameter '{name}' {rule}, got {value!r}")
+        if not isinstance(self.ignore_open, bool | np.bool_):
+            got = self.ignore_open
+            raise ConfigError(
+                f"BufferedAllocator: parameter 'ignore_open' must be a bool, got {got!r}"
+            )
+
+    def desired(
+        self,
+        target: np.ndarray,
+        vol: np.ndarray,
+        spread: np.ndarray,
+        bounds: np.ndarray | None = None,
+    ) -> Desired:
+        """Steps 1-4 for rows grouped by date: ``bounds[i]:bounds[i+1]`` are date i's rows.
+
+        ``bounds=None`` treats every row as one date. Rows must be tradable (finite target,
+        vol > 0, spread > 0).
+        """
+        w_raw = target / vol
+        gross = _per_row(segment_sums(np.abs(w_raw), bounds), bounds)
+        w = w_raw / np.where(gross > 0, gross, 1.0)
+        if self.vol_target is not None:
+            var = _per_row(segment_sums(w**2 * vol**2, bounds), bounds)
+            per_period = self.vol_target / np.sqrt(self.periods_per_year)
+            w = w * np.where(var > 0, per_period / np.sqrt(np.where(var > 0, var, 1.0)), 1.0)
+        buffer = self.gamma_cost * spread / (self.lambda_risk * vol**2)
+        return Desired(w, buffer)
+
+    def rebalance(
+        self,
+        x_prev: np.ndarray,
+        is_new: np.ndarray,
+        w_desired: np.ndarray,
+        buffer: np.ndarray,
+    ) -> Trades:
+        """Steps 5-9 for one date's tradable symbols (parameters are not re-checked here)."""
+        delta = w_desired - x_prev
+        excess = np.abs(delta) - buffer
+        trade = np.where(excess <= 0.0, 0.0, np.sign(delta) * excess)
+        if self.ignore_open:
+            trade = np.where(is_new, w_desired, trade)
+        x_cap = np.clip(x_prev + trade, -self.max_pos, self.max_pos)
+        x_new = x_cap * shrink(np.abs(x_cap).sum(axis=0), self.gross_cap)
+        trade_final = x_new - x_prev
+        if self.turnover_cap is not None:
+            trade_final = trade_final * shrink(np.abs(trade_final).sum(axis=0), self.turnover_cap)
+            x_new = x_prev + trade_final
+        return Trades(delta, trade, x_new, trade_final)
+
+    def __call__(
+        self,
+        x_prev: np.ndarray,
+        is_new: np.ndarray,
+        target: np.ndarray,
+        vol: np.ndarray,
+        spread: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """One date's book vectors: x_prev, w_desired, buffer, delta, trade, x_new, trade_final."""
+        self.check()
+        desired = self.desired(
+            np.asarray(target, float), np.asarray(vol, float), np.asarray(spread, float)
+        )
+        x_prev = np.asarray(x_prev, float)
+        trades = self.rebalance(x_prev, np.asarray(is_new, bool), *desired)
+        return {"x_prev": x_prev, **desired._asdict(), **trades._asdict()}
