@@ -1,0 +1,336 @@
+"""Binance USD-M futures archive (https://data.binance.vision) -> the daily panel.
+
+The archive lays files out as::
+
+    data/futures/um/{daily|monthly}/klines/{SYMBOL}/{interval}/{SYMBOL}-{interval}-{YYYY-MM[-DD]}.zip
+    data/futures/um/monthly/fundingRate/{SYMBOL}/{SYMBOL}-fundingRate-{YYYY-MM}.zip
+
+each zip holding one CSV and sitting beside a ``.zip.CHECKSUM`` file
+(``sha256sum`` output: hex digest, two spaces, file name).
+
+    panel = load_um_daily("~/binance/data", symbols=["BTCUSDT", "ETHUSDT"])
+
+Times are epoch milliseconds UTC (values >= 1e14 are read as microseconds, the
+unit of newer spot files). Daily bars are UTC days: open = first open,
+high = max, low = min, close = last close, volume = sum of volume (base
+asset), dollar_volume = sum of quote_volume (USDT). funding_rate is the sum of
+the day's settlement rates (decimal, whatever the funding interval), each
+settlement dated by its calc_time rounded to the nearest minute (calc_time
+arrives a few ms late); a day without settlement rows has a null funding_rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from lazyflow.data.panel import PANEL_COLUMNS
+from lazyflow.errors import ConfigError, DataError
+
+KLINE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
+# Kline intervals that divide a UTC day, so they resample to daily bars.
+INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+KINDS = {"klines": KLINE_COLUMNS, "fundingRate": FUNDING_COLUMNS}
+
+_NAME = re.compile(
+    r"(?P<symbol>[A-Za-z0-9_]+)-(?:(?P<funding>fundingRate)|(?P<interval>\d+[smhdwM]))"
+    r"-\d{4}-\d{2}(?:-\d{2})?\.(?:zip|csv)"
+)
+_MARKETS = ("um", "cm", "spot", "option")  # data/{spot|futures/um|futures/cm|option}/...
+_INTEGER = {"open_time", "close_time", "count", "calc_time", "funding_interval_hours"}
+_MS_PER_DAY = 86_400_000
+_WHO = "load_um_daily"
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """One archive file (zip or extracted csv): what it holds, for which symbol and interval."""
+
+    path: Path
+    kind: str  # "klines" or "fundingRate"
+    symbol: str
+    interval: str | None  # kline interval ("1h", "1d", ...); None for funding
+
+
+def find_um_files(paths_or_dir: str | Path | Iterable[str | Path]) -> list[ArchiveFile]:
+    """The USD-M kline and funding files named by `paths_or_dir`.
+
+    Each entry is a file (.zip or .csv) or a directory searched recursively
+    (any level above ``futures/``). Inside a directory, files of another market
+    (spot, futures/cm, option) or another data type (trades, markPriceKlines...)
+    in the archive layout are skipped; named files must be USD-M klines or
+    fundingRate. A file whose name does not follow the archive's naming raises
+    `DataError`. Symbol and interval come from the file name.
+    """
+    sources = [paths_or_dir] if isinstance(paths_or_dir, str | Path) else list(paths_or_dir)
+    found: dict[Path, ArchiveFile] = {}
+    for source in map(Path, sources):
+        source = source.expanduser()
+        if source.is_dir():
+            for path in sorted(source.rglob("*")):
+                if path.suffix in (".zip", ".csv") and path.is_file():
+                    item = _classify(path, skip_foreign=True)
+                    if item is not None:
+                        found[path] = item
+        elif source.is_file():
+            found[source] = _classify(source, skip_foreign=False)
+        else:
+            raise DataError(f"{_WHO}: {source} does not exist")
+    return list(found.values())
+
+
+def load_um_daily(
+    paths_or_dir: str | Path | Iterable[str | Path],
+    symbols: str | Sequence[str] | None = None,
+    *,
+    interval: str | None = None,
+    verify_checksums: bool = True,
+) -> pl.DataFrame:
+    """Daily panel (PANEL_COLUMNS, sorted by date, symbol) from Binance USD-M archive files.
+
+    `paths_or_dir`: archive root (or any folder above or inside ``futures/um``),
+    zip or extracted csv files, or a list of them. `symbols`: keep only these
+    (exact names, e.g. "BTCUSDT"); each must have kline files. `interval`: the
+    kline interval to use ("1m".."1d"); needed only when a symbol has klines of
+    several intervals. Checksums are verified when the ``.CHECKSUM`` file is
+    there and `verify_checksums` is true. A bar in both a daily and a monthly
+    file (same open_time) counts once; so does a settlement (same calc_time).
+    Rows come from klines: a day with klines but no settlement has a null
+    funding_rate; settlements on days without klines are dropped.
+
+    Files are read one symbol at a time (each file's bytes read eagerly,
+    joined, parsed once), so memory holds one symbol's raw rows plus the
+    daily panel. Raises `DataError` naming the file for a bad checksum, a
+    corrupt zip, a zip without exactly one CSV, or unknown columns.
+    """
+    if interval is not None and interval not in INTERVALS:
+        raise ConfigError(
+            f"{_WHO}: interval={interval!r} cannot be resampled to daily bars; "
+            f"use one of {', '.join(INTERVALS)}"
+        )
+    wanted = None if symbols is None else {symbols} if isinstance(symbols, str) else set(symbols)
+    groups: dict[str, dict[str, list[ArchiveFile]]] = defaultdict(lambda: defaultdict(list))
+    for item in find_um_files(paths_or_dir):
+        if wanted is not None and item.symbol not in wanted:
+            continue
+        if item.kind == "klines" and interval is not None and item.interval != interval:
+            continue
+        groups[item.symbol][item.kind].append(item)
+    with_klines = sorted(s for s, g in groups.items() if g["klines"])
+    if wanted is not None and (missing := wanted.difference(with_klines)):
+        raise DataError(
+            f"{_WHO}: no kline files for {', '.join(sorted(missing))} in {paths_or_dir}"
+            + (f" at interval {interval}" if interval else "")
+        )
+    if not with_klines:
+        raise DataError(f"{_WHO}: no USD-M kline files found in {paths_or_dir}")
+    frames = [
+        _symbol_daily(s, groups[s]["klines"], groups[s]["fundingRate"], verify_checksums)
+        for s in with_klines
+    ]
+    return pl.concat(frames).sort("date", "symbol")
+
+
+def _classify(path: Path, *, skip_foreign: bool) -> ArchiveFile | None:
+    """Parse an archive file name; None for another market's or data type's file in a folder."""
+    parts = path.parts
+    layout = next(
+        (
+            i
+            for i in reversed(range(1, len(parts) - 2))
+            if parts[i] in ("daily", "monthly") and parts[i - 1] in _MARKETS
+        ),
+        None,
+    )
+    data_type = None
+    if layout is not None:
+        market, data_type = parts[layout - 1], parts[layout + 1]
+        if market != "um" or data_type not in KINDS:
+            if skip_foreign:
+                return None
+            raise DataError(
+                f"{_WHO}: {path} is {market}/{parts[layout]}/{data_type} data; "
+                "expected futures/um klines or fundingRate"
+            )
+    match = _NAME.fullmatch(path.name)
+    kind = None if match is None else "fundingRate" if match["funding"] else "klines"
+    if match is None or (data_type is not None and kind != data_type):
+        raise DataError(
+            f"{_WHO}: unknown layout for {path}: expected SYMBOL-INTERVAL-YYYY-MM[-DD] "
+            "or SYMBOL-fundingRate-YYYY-MM (.zip or .csv) under klines/ or fundingRate/"
+        )
+    return ArchiveFile(path, kind, match["symbol"], match["interval"])
+
+
+def _symbol_daily(
+    symbol: str,
+    klines: list[ArchiveFile],
+    funding: list[ArchiveFile],
+    verify: bool,
+) -> pl.DataFrame:
+    """One symbol's daily bars joined (left) with its daily summed funding."""
+    intervals = sorted({f.interval for f in klines if f.interval is not None})
+    if len(intervals) > 1:
+        raise DataError(
+            f"{_WHO}: {symbol} has klines at several intervals ({', '.join(intervals)}); "
+            "pass interval= to choose one"
+        )
+    if intervals[0] not in INTERVALS:
+        raise DataError(
+            f"{_WHO}: {klines[0].path}: {intervals[0]} klines cannot be resampled to daily bars"
+        )
+    bars = _read(symbol, "klines", klines, [0, 1, 2, 3, 4, 5, 7], verify)
+    rates = _read(symbol, "fundingRate", funding, [0, 2], verify)
+    # Sorting by time first makes first/last well defined (groups keep row order) and
+    # makes the sums independent of file order; duplicates keep the first file's row.
+    daily = (
+        bars.lazy()
+        .filter(pl.col("open_time").is_not_null())
+        .with_columns(_epoch_ms("open_time"))
+        .sort("open_time", maintain_order=True)
+        .unique("open_time", keep="first", maintain_order=True)
+        .group_by(date=_utc_date(pl.col("open_time")))
+        .agg(
+            open=pl.col("open").first(),
+            high=pl.col("high").max(),
+            low=pl.col("low").min(),
+            close=pl.col("close").last(),
+            volume=pl.col("volume").sum(),
+            dollar_volume=pl.col("quote_volume").sum(),
+        )
+    )
+    daily_funding = (
+        rates.lazy()
+        .filter(pl.col("calc_time").is_not_null())
+        .with_columns(_epoch_ms("calc_time"))
+        .sort("calc_time", maintain_order=True)
+        .unique("calc_time", keep="first", maintain_order=True)
+        # the day of calc_time rounded to the nearest minute (it jitters a few ms late)
+        .group_by(date=_utc_date(pl.col("calc_time") + 30_000))
+        .agg(funding_rate=pl.col("last_funding_rate").sum())
+    )
+    return (
+        daily.join(daily_funding, on="date", how="left")
+        .with_columns(symbol=pl.lit(symbol))
+        .select(pl.col(name).cast(dtype) for name, dtype in PANEL_COLUMNS.items())
+        .collect()
+    )
+
+
+def _epoch_ms(column: str) -> pl.Expr:
+    """Epoch time in ms; values >= 1e14 (year 5138 in ms, 1973 in µs) are µs."""
+    t = pl.col(column)
+    return pl.when(t >= 10**14).then(t // 1000).otherwise(t)
+
+
+def _utc_date(ms: pl.Expr) -> pl.Expr:
+    return (ms // _MS_PER_DAY).cast(pl.Int32).cast(pl.Date)
+
+
+def _read(
+    symbol: str, kind: str, files: list[ArchiveFile], keep: list[int], verify: bool
+) -> pl.DataFrame:
+    """Parse the data rows of `files` (all of `kind`) at once; on failure, name the bad file."""
+    columns = KINDS[kind]
+    schema = {
+        c: pl.Int64 if c in _INTEGER else pl.String if c == "ignore" else pl.Float64
+        for c in columns
+    }
+    bodies = [(f.path, _data_rows(f.path, _csv_bytes(f.path, verify), columns)) for f in files]
+    try:
+        return _parse(b"".join(body for _, body in bodies), schema, keep)
+    except pl.exceptions.PolarsError as joined_error:
+        for path, body in bodies:
+            try:
+                _parse(body, schema, keep)
+            except pl.exceptions.PolarsError as e:
+                raise DataError(f"{_WHO}: cannot parse {path}: {e}") from e
+        raise DataError(f"{_WHO}: cannot parse the {kind} of {symbol}: {joined_error}") from None
+
+
+def _parse(data: bytes, schema: dict[str, pl.DataType], keep: list[int]) -> pl.DataFrame:
+    if not data:
+        return pl.DataFrame(schema=schema)[:, keep]
+    return pl.read_csv(data, has_header=False, schema=schema, columns=keep)
+
+
+def _csv_bytes(path: Path, verify: bool) -> bytes:
+    """The CSV bytes of an extracted file, or of the single CSV inside a zip (checksum first)."""
+    if path.suffix == ".csv":
+        return path.read_bytes()
+    if verify:
+        _verify_checksum(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if len(names) != 1 or not names[0].endswith(".csv"):
+                raise DataError(f"{_WHO}: {path} holds {names}; expected exactly one CSV file")
+            return archive.read(names[0])
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise DataError(f"{_WHO}: {path} is not a readable zip file ({e})") from e
+
+
+def _verify_checksum(path: Path) -> None:
+    """Compare the zip's sha256 with its sibling ``.CHECKSUM`` file, when there is one."""
+    checksum = path.with_name(path.name + ".CHECKSUM")
+    if not checksum.is_file():
+        return
+    tokens = checksum.read_text(errors="replace").split()
+    expected = tokens[0].lower() if tokens else ""
+    if re.fullmatch(r"[0-9a-f]{64}", expected) is None:
+        raise DataError(f"{_WHO}: {checksum} does not start with a sha256 hex digest")
+    with path.open("rb") as fh:
+        actual = hashlib.file_digest(fh, "sha256").hexdigest()
+    if actual != expected:
+        raise DataError(
+            f"{_WHO}: checksum mismatch for {path}: its sha256 is {actual}, "
+            f"{checksum.name} says {expected} (re-download the file)"
+        )
+
+
+def _data_rows(path: Path, body: bytes, columns: tuple[str, ...]) -> bytes:
+    """`body` without its header line (if any), ending in a newline; checks the column layout."""
+    body = body.removeprefix(b"\xef\xbb\xbf")
+    end = body.find(b"\n")
+    first = body if end < 0 else body[:end]
+    fields = [f.strip() for f in first.decode("utf-8", "replace").strip().split(",")]
+    if fields == [""]:
+        return b""
+    try:
+        float(fields[0])
+    except ValueError:
+        if tuple(fields) != columns:
+            raise DataError(
+                f"{_WHO}: unknown columns in {path}: {', '.join(fields)}; "
+                f"expected {', '.join(columns)}"
+            ) from None
+        body = b"" if end < 0 else body[end + 1 :]
+    else:
+        if len(fields) != len(columns):
+            raise DataError(
+                f"{_WHO}: {path} has {len(fields)} columns, expected {len(columns)} "
+                f"({', '.join(columns)})"
+            )
+    return body if not body or body.endswith(b"\n") else body + b"\n"
