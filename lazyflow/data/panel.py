@@ -1,8 +1,171 @@
-"""Placeholder: being written."""
+"""`scan_panel`: a daily panel on disk (CSV or Parquet) as a lazy, typed LazyFrame.
+
+The result always names its keys ``date`` (``pl.Date``) and ``symbol``
+(``pl.String``), puts them first, and keeps every other column of the file in
+file order. Only the schema is read here; rows are read when the plan runs.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from lazyflow.errors import ConfigError, DataError, SchemaError
+from lazyflow.schema import Kind
+
+#: The canonical panel: column name -> dtype. `synthetic_panel` produces exactly
+#: these columns; `scan_panel` checks (and casts to Float64) the numeric ones present.
+PANEL_COLUMNS: dict[str, pl.DataType] = {
+    "date": pl.Date(),
+    "symbol": pl.String(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Float64(),
+    "dollar_volume": pl.Float64(),
+    "funding_rate": pl.Float64(),
+}
+
+NUMERIC_COLUMNS = tuple(c for c, t in PANEL_COLUMNS.items() if t.is_numeric())
+
+#: ISO-8601 date or date-time, optionally with fractional seconds and a trailing "Z".
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?$"
+
+CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SUPPORTED = (
+    "csv (.csv, .csv.gz), parquet (.parquet, .pq), "
+    "a directory of parquet files or a glob of csv/parquet files"
+)
+
+STAGE = "scan_panel"
 
 
-def scan_panel(*a, **k):
-    raise NotImplementedError
+def scan_panel(
+    path: str | Path,
+    rename: Mapping[str, str] | None = None,
+    date_col: str = "date",
+    symbol_col: str = "symbol",
+    required: Sequence[str] = ("close",),
+) -> pl.LazyFrame:
+    """Scan a panel file lazily and return ``[date: Date, symbol: String, ...]``.
+
+    Steps: apply `rename` (file name -> new name), then rename `date_col` and
+    `symbol_col` (names after `rename`) to ``date`` and ``symbol``. Dates may be
+    ``Date``, ``Datetime`` (its calendar date is kept) or ISO strings
+    ("2024-01-02", "2024-01-02T00:00:00", "2024-01-02 00:00:00.5"); strings are
+    parsed strictly, so a malformed date fails the query when it runs instead
+    of turning into null. Symbols are cast to String. Each column in `required`
+    must exist; the panel's numeric columns (open, high, low, close, volume,
+    dollar_volume, funding_rate) that exist must be numeric and become Float64.
+
+    Raises `DataError` for a missing path or an unsupported format and
+    `SchemaError` for a missing or mistyped column.
+    """
+    rename = dict(rename or {})
+    if date_col == symbol_col:
+        raise ConfigError(f"{STAGE}: date_col and symbol_col are both '{date_col}'")
+    frame = _scan(Path(path), rename, date_col, symbol_col)
+    schema = _schema(frame, path)
+
+    for old in rename:
+        if old not in schema:
+            raise SchemaError(STAGE, old, "is missing (named in rename)", schema)
+    frame = frame.rename(rename)
+    schema = _renamed(schema, rename)
+
+    keys = {date_col: "date", symbol_col: "symbol"}
+    for col in keys:
+        if col not in schema:
+            raise SchemaError(STAGE, col, "is missing", schema)
+    for col, new in keys.items():
+        if col != new and new in schema and new not in keys:
+            raise SchemaError(
+                STAGE, new, f"already exists, so '{col}' cannot be renamed to it", schema
+            )
+    frame = frame.rename(keys)
+    schema = _renamed(schema, keys)
+
+    for col in required:
+        if col not in schema:
+            raise SchemaError(STAGE, col, "is missing (required)", schema)
+
+    symbol = schema["symbol"]
+    if not (Kind.SYMBOL.accepts(symbol) or symbol.is_integer()):
+        raise SchemaError(
+            STAGE, "symbol", f"has dtype {symbol}, expected strings or integer ids", schema
+        )
+    exprs = [_date_expr(schema["date"], schema), pl.col("symbol").cast(pl.String)]
+    for col in NUMERIC_COLUMNS:
+        if col in schema:
+            if not schema[col].is_numeric():
+                raise SchemaError(
+                    STAGE, col, f"has dtype {schema[col]}, expected a numeric column", schema
+                )
+            exprs.append(pl.col(col).cast(pl.Float64))
+    rest = [c for c in schema if c not in ("date", "symbol")]
+    return frame.with_columns(exprs).select("date", "symbol", *rest)
 
 
-PANEL_COLUMNS = {}
+def _scan(path: Path, rename: dict[str, str], date_col: str, symbol_col: str) -> pl.LazyFrame:
+    """Pick the reader from the path; CSV keys are read as strings, CSV numbers as Float64."""
+    text = str(path)
+    if path.is_dir():
+        files = sorted(p for s in PARQUET_SUFFIXES for p in path.rglob(f"*{s}"))
+        if not files:
+            raise DataError(f"{STAGE}: directory {text} holds no parquet files ({SUPPORTED})")
+        return pl.scan_parquet(files)
+    if glob.has_magic(text):
+        files = sorted(glob.glob(text, recursive=True))
+        if not files:
+            raise DataError(f"{STAGE}: no file matches {text}")
+    elif not path.exists():
+        raise DataError(f"{STAGE}: file {text} does not exist")
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return pl.scan_parquet(path)
+    if not name.endswith(CSV_SUFFIXES):
+        raise DataError(f"{STAGE}: cannot read {text}: unsupported format; supported: {SUPPORTED}")
+    header = _schema(pl.scan_csv(path), path)
+    back = {new: old for old, new in rename.items()}
+    keys = {back.get(c, c) for c in (date_col, symbol_col)}
+    numeric = {back.get(c, c) for c in NUMERIC_COLUMNS}
+    overrides: dict[str, pl.DataType] = {}
+    for col, dtype in header.items():
+        if col in keys:
+            overrides[col] = pl.String()
+        elif col in numeric and dtype.is_integer():
+            overrides[col] = pl.Float64()  # a later row may hold a decimal point
+    return pl.scan_csv(path, schema_overrides=overrides)
+
+
+def _schema(frame: pl.LazyFrame, path: str | Path) -> pl.Schema:
+    try:
+        return frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"{STAGE}: cannot read {path}: {exc}") from exc
+
+
+def _renamed(schema: pl.Schema, mapping: Mapping[str, str]) -> pl.Schema:
+    return pl.Schema({mapping.get(c, c): t for c, t in schema.items()})
+
+
+def _date_expr(dtype: pl.DataType, schema: pl.Schema) -> pl.Expr:
+    """``date`` as pl.Date: Date kept, Datetime truncated, ISO strings parsed strictly."""
+    col = pl.col("date")
+    if dtype == pl.Date:
+        return col
+    if isinstance(dtype, pl.Datetime):
+        return col.dt.date()
+    if dtype == pl.String:
+        # ISO strings keep their first 10 characters; anything else reaches the
+        # strict parser whole, so the error names the offending value.
+        day = pl.when(col.str.contains(ISO_DATE)).then(col.str.slice(0, 10)).otherwise(col)
+        return day.str.to_date("%Y-%m-%d", strict=True)
+    raise SchemaError(
+        STAGE, "date", f"has dtype {dtype}, expected Date, Datetime or ISO date strings", schema
+    )
