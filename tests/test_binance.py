@@ -78,6 +78,7 @@ def archive(tmp_path: Path) -> dict:
 
 
 def test_archive_tree_matches_reference(archive: dict) -> None:
+    assert lf.data.binance.load_um_daily is load_um_daily
     panel = load_um_daily(archive["root"])
     assert panel.schema == pl.Schema(lf.PANEL_COLUMNS)
     assert panel.sort("date", "symbol").equals(panel)
