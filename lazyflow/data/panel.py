@@ -56,15 +56,16 @@ def scan_panel(
 
     Steps: apply `rename` (file name -> new name), then rename `date_col` and
     `symbol_col` (names after `rename`) to ``date`` and ``symbol``. Dates may be
-    ``Date``, ``Datetime`` (its calendar date is kept) or ISO strings
+    ``Date``, ``Datetime`` (its calendar date, in its own time zone) or ISO strings
     ("2024-01-02", "2024-01-02T00:00:00", "2024-01-02 00:00:00.5"); strings are
     parsed strictly, so a malformed date fails the query when it runs instead
     of turning into null. Symbols are cast to String. Each column in `required`
     must exist; the panel's numeric columns (open, high, low, close, volume,
     dollar_volume, funding_rate) that exist must be numeric and become Float64.
 
-    Raises `DataError` for a missing path or an unsupported format and
-    `SchemaError` for a missing or mistyped column.
+    Raises `DataError` for a missing path, an unreadable file or an unsupported
+    format, `SchemaError` for a missing or mistyped column and `ConfigError`
+    when `date_col` equals `symbol_col`.
     """
     rename = dict(rename or {})
     if date_col == symbol_col:

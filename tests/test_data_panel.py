@@ -1,0 +1,246 @@
+"""scan_panel: round trips, renames, date parsing, casts and every error path."""
+
+import datetime as dt
+import gzip
+import shutil
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lazyflow as lf
+
+PANEL = lf.synthetic_panel(n_symbols=15, n_days=40, seed=2)
+
+
+def write_csv(path, data: dict) -> str:
+    pl.DataFrame(data).write_csv(path)
+    return str(path)
+
+
+def small(**extra) -> dict:
+    return {
+        "date": ["2024-01-02", "2024-01-03"],
+        "symbol": ["A", "B"],
+        "close": [1.5, 2.5],
+        **extra,
+    }
+
+
+def test_panel_columns_are_the_canonical_schema():
+    assert list(lf.PANEL_COLUMNS) == [
+        "date",
+        "symbol",
+        *("open", "high", "low", "close", "volume", "dollar_volume", "funding_rate"),
+    ]
+    assert lf.PANEL_COLUMNS["date"] == pl.Date and lf.PANEL_COLUMNS["symbol"] == pl.String
+
+
+@pytest.mark.parametrize("name", ["p.csv", "p.parquet", "p.pq", "p.csv.gz"])
+def test_round_trip(tmp_path, name):
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        PANEL.write_csv(tmp_path / "plain.csv")
+        with open(tmp_path / "plain.csv", "rb") as src, gzip.open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    elif name.endswith(".csv"):
+        PANEL.write_csv(path)
+    else:
+        PANEL.write_parquet(path)
+    lazy = lf.scan_panel(path)
+    assert isinstance(lazy, pl.LazyFrame)
+    assert lazy.collect_schema() == pl.Schema(lf.PANEL_COLUMNS)
+    assert lazy.collect().equals(PANEL)
+
+
+def test_directory_and_glob_of_parquet(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    dates = PANEL["date"].unique().sort()
+    cut = dates[len(dates) // 2]
+    PANEL.filter(pl.col("date") < cut).write_parquet(folder / "part0.parquet")
+    PANEL.filter(pl.col("date") >= cut).write_parquet(folder / "part1.parquet")
+    assert lf.scan_panel(folder).collect().equals(PANEL)
+    assert lf.scan_panel(str(folder / "*.parquet")).collect().equals(PANEL)
+    PANEL.write_csv(tmp_path / "a.csv")
+    assert lf.scan_panel(str(tmp_path / "a*.csv")).collect().equals(PANEL)
+
+
+def test_rename_and_key_columns(tmp_path):
+    renamed = PANEL.rename({"symbol": "ticker", "date": "day", "close": "px_last"})
+    path = tmp_path / "p.parquet"
+    renamed.write_parquet(path)
+    out = lf.scan_panel(path, rename={"ticker": "symbol", "px_last": "close"}, date_col="day")
+    assert out.collect().equals(PANEL)
+    # date_col / symbol_col name columns after `rename`; the output keys are always date/symbol
+    out = lf.scan_panel(
+        path, rename={"px_last": "close", "day": "when"}, date_col="when", symbol_col="ticker"
+    )
+    assert out.collect().equals(PANEL)
+
+
+def test_keys_come_first_other_columns_kept(tmp_path):
+    path = write_csv(
+        tmp_path / "x.csv",
+        {"close": [1, 2], "extra": ["u", "v"], "symbol": [7, 8], "date": ["2024-01-02"] * 2},
+    )
+    out = lf.scan_panel(path).collect()
+    assert out.columns == ["date", "symbol", "close", "extra"]
+    assert out["symbol"].to_list() == ["7", "8"]  # integer ids become strings
+    assert out["close"].dtype == pl.Float64 and out["close"].to_list() == [1.0, 2.0]
+    assert out["extra"].to_list() == ["u", "v"]
+
+
+def test_csv_symbols_keep_leading_zeros(tmp_path):
+    path = write_csv(tmp_path / "x.csv", small(symbol=["0001", "0002"]))
+    assert lf.scan_panel(path).collect()["symbol"].to_list() == ["0001", "0002"]
+
+
+def test_csv_integers_then_decimals_read_as_float(tmp_path):
+    n = 300  # more rows than the CSV reader's schema inference looks at
+    data = {
+        "date": ["2024-01-02"] * n,
+        "symbol": [f"S{i}" for i in range(n)],
+        "close": [str(i) for i in range(n - 1)] + ["1.25"],
+        "volume": list(range(n)),
+    }
+    path = write_csv(tmp_path / "x.csv", data)
+    out = lf.scan_panel(path, required=("close", "volume")).collect()
+    assert out["close"].dtype == pl.Float64 and out["close"][-1] == 1.25
+    assert out["volume"].dtype == pl.Float64 and out["volume"].sum() == n * (n - 1) / 2
+
+
+def test_integer_prices_cast_in_parquet(tmp_path):
+    frame = PANEL.with_columns(
+        pl.col("close").round().cast(pl.Int32), pl.col("volume").round().cast(pl.UInt64)
+    )
+    path = tmp_path / "p.parquet"
+    frame.write_parquet(path)
+    out = lf.scan_panel(path).collect()
+    assert out["close"].dtype == pl.Float64 and out["volume"].dtype == pl.Float64
+    assert out["close"].to_list() == [float(x) for x in frame["close"]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{d}",
+        "{d}T00:00:00",
+        "{d} 00:00:00",
+        "{d}T23:59:59",
+        "{d} 13:05",
+        "{d}T01:02:03.123456",
+        "{d}T00:00:00Z",
+    ],
+)
+def test_iso_date_strings(tmp_path, text):
+    days = [dt.date(2024, 1, 2), dt.date(2024, 2, 29)]
+    path = write_csv(tmp_path / "x.csv", small(date=[text.format(d=d.isoformat()) for d in days]))
+    out = lf.scan_panel(path).collect()
+    assert out["date"].dtype == pl.Date and out["date"].to_list() == days
+
+
+def test_mixed_date_strings(tmp_path):
+    path = write_csv(tmp_path / "x.csv", small(date=["2024-01-02", "2024-01-03 10:00:00"]))
+    assert lf.scan_panel(path).collect()["date"].to_list() == [
+        dt.date(2024, 1, 2),
+        dt.date(2024, 1, 3),
+    ]
+
+
+@pytest.mark.parametrize("bad", ["02/01/2024", "2024-13-01", "2024-01-02T00:00:00+05:00", "x"])
+def test_bad_date_strings_fail_when_collected(tmp_path, bad):
+    path = write_csv(tmp_path / "x.csv", small(date=["2024-01-02", bad]))
+    lazy = lf.scan_panel(path)  # building the plan reads no rows
+    with pytest.raises(pl.exceptions.PolarsError, match=bad.replace("+", r"\+")):
+        lazy.collect()
+
+
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_datetime_column_becomes_date(tmp_path, tz):
+    stamps = [dt.datetime(2024, 1, 2, 0, 0), dt.datetime(2024, 1, 3, 13, 30)]
+    frame = pl.DataFrame(small(date=stamps)).with_columns(
+        pl.col("date").cast(pl.Datetime("ms", tz))
+    )
+    path = tmp_path / "p.parquet"
+    frame.write_parquet(path)
+    out = lf.scan_panel(path).collect()
+    assert out["date"].to_list() == [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]
+
+
+def test_missing_path_is_a_data_error(tmp_path):
+    with pytest.raises(lf.DataError, match=r"nope\.parquet"):
+        lf.scan_panel(tmp_path / "nope.parquet")
+    with pytest.raises(lf.DataError, match=r"no file matches .*\*\.csv"):
+        lf.scan_panel(str(tmp_path / "*.csv"))
+
+
+def test_unknown_format_names_path_and_formats(tmp_path):
+    path = tmp_path / "panel.xlsx"
+    path.write_text("x")
+    with pytest.raises(lf.DataError, match=r"panel\.xlsx.*csv.*parquet"):
+        lf.scan_panel(path)
+
+
+def test_directory_without_parquet(tmp_path):
+    (tmp_path / "a.csv").write_text("date,symbol,close\n")
+    with pytest.raises(lf.DataError, match="no parquet files"):
+        lf.scan_panel(tmp_path)
+
+
+def test_unreadable_file_is_a_data_error(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"not a parquet file at all")
+    with pytest.raises(lf.DataError, match=r"broken\.parquet"):
+        lf.scan_panel(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "column", "problem"),
+    [
+        ({"symbol": ["A"], "close": [1.0]}, {}, "date", "is missing"),
+        ({"date": ["2024-01-02"], "close": [1.0]}, {}, "symbol", "is missing"),
+        (small(), {"required": ("close", "volume")}, "volume", "is missing"),
+        (small(), {"rename": {"ticker": "symbol"}}, "ticker", "is missing"),
+        (small(ts=["2024-01-02"] * 2), {"date_col": "ts"}, "date", "already exists"),
+        (small(close=["a", "b"]), {}, "close", "expected a numeric"),
+        (small(funding_rate=[True, False]), {}, "funding_rate", "expected a numeric"),
+        (small(date=[20240102, 20240103]), {}, "date", "expected Date, Datetime or ISO"),
+        (small(symbol=[1.5, 2.5]), {}, "symbol", "expected strings or integer ids"),
+    ],
+)
+def test_schema_errors(tmp_path, data, kwargs, column, problem):
+    path = tmp_path / "x.parquet"
+    pl.DataFrame(data).write_parquet(path)
+    with pytest.raises(lf.SchemaError, match=problem) as err:
+        lf.scan_panel(path, **kwargs)
+    assert err.value.stage == "scan_panel"
+    assert err.value.column == column
+    assert err.value.available
+
+
+def test_same_date_and_symbol_column_is_a_config_error(tmp_path):
+    path = write_csv(tmp_path / "x.csv", small())
+    with pytest.raises(lf.ConfigError, match="date_col and symbol_col"):
+        lf.scan_panel(path, date_col="symbol")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("dates")
+
+
+@given(
+    days=st.lists(st.dates(dt.date(1971, 1, 1), dt.date(2099, 12, 31)), min_size=1, max_size=20),
+    styles=st.lists(
+        st.sampled_from(["", "T00:00:00", " 12:34:56", "T23:59:59.5", "Z"]), min_size=1
+    ),
+)
+def test_any_iso_date_string_parses_to_its_day(folder, days, styles):
+    texts = []
+    for i, d in enumerate(days):
+        style = styles[i % len(styles)]
+        texts.append(d.isoformat() + ("T00:00:00Z" if style == "Z" else style))
+    path = write_csv(folder / "d.csv", {"date": texts, "symbol": ["A"] * len(days), "close": 1.0})
+    assert lf.scan_panel(path).collect()["date"].to_list() == days
