@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from lazyflow.config import DataConfig, RunConfig, load_config
 from lazyflow.errors import ConfigError, LazyflowError
 from lazyflow.portfolio import backtest
 from lazyflow.progress import Progress
-from lazyflow.report import write_report
+from lazyflow.report import format_value, write_report
 
 PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
 
@@ -189,10 +190,8 @@ def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
     result.metrics.write_parquet(out / "metrics.parquet")
     summary = result.summary()
     parameters = config.parameters()
-    (out / "summary.json").write_text(
-        json.dumps({"summary": summary, "parameters": parameters}, indent=2, default=str) + "\n",
-        encoding="utf-8",
-    )
+    record = {"summary": summary, "parameters": parameters, "dropped": result.dropped}
+    (out / "summary.json").write_text(json.dumps(_finite(record), indent=2) + "\n", "utf-8")
     bar = Progress("report", enabled=_bar(quiet))
     with bar.working():
         report = write_report(out, frame, result, title=title, parameters=parameters)
@@ -204,11 +203,21 @@ def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
 def _print_summary(summary: Mapping[str, Any], report: Path) -> None:
     width = max(len(k) for k in summary)
     for key, value in summary.items():
-        text = f"{value:,.4f}" if isinstance(value, float) else str(value)
-        print(f"{key:<{width}}  {text:>14}")
+        print(f"{key:<{width}}  {format_value(value):>12}")
     print(
         f"\nwrote {report.parent}/: signals, book, metrics (parquet), summary.json, {report.name}"
     )
+
+
+def _finite(value: Any) -> Any:
+    """`value` with tuples as lists and non-finite floats as None (strict JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _bar(quiet: bool) -> bool | None:

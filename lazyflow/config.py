@@ -104,11 +104,12 @@ class DataConfig:
             self.path, rename=self.rename, date_col=self.date_col, symbol_col=self.symbol_col
         )
 
-    def describe(self) -> str:
-        """One line for reports: the source and its parameters."""
+    def settings(self) -> dict[str, Any]:
+        """The source and the keys it uses (those that are set)."""
         keys = SOURCE_KEYS[self.source]
-        parts = [f"{k}={getattr(self, k)!r}" for k in keys if getattr(self, k) is not None]
-        return f"{self.source}({', '.join(parts)})"
+        return {"source": self.source} | {
+            k: getattr(self, k) for k in keys if getattr(self, k) is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -124,14 +125,36 @@ class RunConfig:
     def pipeline(self) -> Pipeline:
         return Pipeline(self.stages)
 
-    def parameters(self) -> dict[str, str]:
-        """The run's parameters as readable strings (for summary.json and the report)."""
+    def parameters(self) -> dict[str, Any]:
+        """The run as plain data: lazyflow's version, the data source, the stages (type and
+        non-default parameters), every allocator field and every backtest setting."""
+        from lazyflow import __version__
+
+        defaults = _backtest_defaults()
         return {
-            "data": self.data.describe(),
-            "pipeline": repr(self.pipeline()),
-            "allocator": repr(self.allocator),
-            "backtest": ", ".join(f"{k}={v!r}" for k, v in self.backtest.items()),
+            "lazyflow": __version__,
+            "data": self.data.settings(),
+            "stages": [_stage_settings(stage) for stage in self.stages],
+            "allocator": dataclasses.asdict(self.allocator),
+            "backtest": {k: self.backtest.get(k, v) for k, v in defaults.items()},
         }
+
+
+def _stage_settings(stage: Stage) -> dict[str, Any]:
+    changed = {
+        f.name: getattr(stage, f.name)
+        for f in dataclasses.fields(stage)
+        if f.init and (f.default is dataclasses.MISSING or getattr(stage, f.name) != f.default)
+    }
+    return {"type": type(stage).__name__} | changed
+
+
+def _backtest_defaults() -> dict[str, Any]:
+    return {
+        p.name: p.default
+        for p in inspect.signature(backtest).parameters.values()
+        if p.name not in _NOT_CONFIGURABLE
+    }
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -31,14 +31,15 @@ def write_report(
     frame: pl.DataFrame,
     result: BacktestResult,
     title: str = "lazyflow backtest",
-    parameters: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
     universe_col: str = "is_universe",
     date_col: str = "date",
 ) -> Path:
     """Write ``out_dir/report.html`` and its charts in ``out_dir/report_files/``; return the path.
 
     `frame` is the signals frame (for the universe-size chart, drawn when it has
-    `universe_col`); `parameters` are shown as the run's settings.
+    `universe_col`); `parameters` (plain data, e.g. `RunConfig.parameters()`) are shown as
+    the run's settings, by default the allocator's and backtest's (`result.params()`).
     """
     figure_cls, dates = _matplotlib()
     out = Path(out_dir)
@@ -100,7 +101,8 @@ def write_report(
             chart("volatility", lambda fig: _volatility(fig.add_subplot(), x, metrics)),
         ),
     ]
-    page = _page(title, metrics, frame, result, parameters or {}, sections, date_col)
+    params = parameters if parameters is not None else {"backtest": result.params()}
+    page = _page(title, metrics, frame, result, params, sections, date_col)
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
@@ -135,15 +137,25 @@ def _cumulative(metrics: pl.DataFrame, column: str) -> list[float]:
 
 def _nav(fig: Figure, x: list, metrics: pl.DataFrame) -> None:
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
-    top.plot(x, metrics["nav"].to_list(), color=_COLORS["nav"], lw=1.4, label="NAV")
-    top.set_ylabel("NAV")
+    nav = metrics["nav"]
+    top.plot(x, nav.to_list(), color=_COLORS["nav"], lw=1.4, label="NAV")
+    log = nav.min() > 0 and nav.max() / nav.min() > 4  # type: ignore[operator]
+    if log:
+        from matplotlib.ticker import LogLocator, NullFormatter
+
+        top.set_yscale("log")
+        top.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        top.yaxis.set_major_formatter("{x:g}")
+        top.yaxis.set_minor_formatter(NullFormatter())
+    top.set_ylabel("NAV (log scale)" if log else "NAV")
     top.set_title("Net asset value", loc="left", fontsize=11)
-    bottom.plot(x, _cumulative(metrics, "pnl"), color=_COLORS["price"], lw=1.2, label="price PnL")
-    bottom.plot(
-        x, _cumulative(metrics, "funding_pnl"), color=_COLORS["funding"], lw=1.2, label="funding"
-    )
-    cost = [-c for c in _cumulative(metrics, "cost")]
-    bottom.plot(x, cost, color=_COLORS["cost"], lw=1.2, label="cost (negative)")
+    parts = [
+        ("price PnL", _cumulative(metrics, "pnl"), _COLORS["price"]),
+        ("funding", _cumulative(metrics, "funding_pnl"), _COLORS["funding"]),
+        ("cost", [-c for c in _cumulative(metrics, "cost")], _COLORS["cost"]),
+    ]
+    for label, values, color in parts:
+        bottom.plot(x, values, color=color, lw=1.2, label=f"{label} ({values[-1]:+,.3f})")
     bottom.axhline(0.0, color="black", lw=0.6)
     bottom.set_ylabel("cumulative, NAV units")
 
@@ -208,19 +220,20 @@ def _volatility(ax: Axes, x: list, metrics: pl.DataFrame) -> None:
     ax.set_title("Forecast against realised volatility", loc="left", fontsize=11)
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A statistic for display: thousands separators, 4 decimals unless integral."""
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
+        return f"{value:,.0f}" if value.is_integer() or abs(value) >= 1e6 else f"{value:,.4f}"
     return str(value)
 
 
 def _table(rows: Mapping[str, Any], header: tuple[str, str]) -> str:
     body = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(v))}</td></tr>"
         for k, v in rows.items()
     )
     head = f"<tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>"
@@ -232,7 +245,7 @@ def _page(
     metrics: pl.DataFrame,
     frame: pl.DataFrame,
     result: BacktestResult,
-    parameters: Mapping[str, str],
+    parameters: Mapping[str, Any],
     sections: list[tuple[str, str, str]],
     date_col: str,
 ) -> str:
@@ -242,11 +255,10 @@ def _page(
         f"Backtest from {first} to {last}: {metrics.height:,} rebalancing dates; "
         f"signals frame of {frame.height:,} rows and {n_symbols} symbols."
     )
-    dropped = _dropped_rows(result.dropped)
     dropped_html = (
-        _table(dropped, ("reason", "rows"))
-        if dropped
-        else "<p>No rows were dropped as untradable.</p>"
+        _table(result.dropped, ("reason", "rows"))
+        if any(result.dropped.values())
+        else "<p>None.</p>"
     )
     charts = "".join(
         f'<section><h2>{html.escape(h)}</h2><p class="note">{html.escape(note)}</p>'
@@ -273,26 +285,31 @@ img {{ max-width: 100%; border: 1px solid #eee; }}
 {_param_table(parameters)}
 <div class="grid">
 <div><h2>Summary statistics</h2>{_table(result.summary(), ("statistic", "value"))}</div>
-<div><h2>Rows dropped as untradable</h2>{dropped_html}</div>
+<div><h2>Rows dropped as untradable</h2>
+<p class="note">Input rows that could not trade, each under the first check it failed,<br>
+and held positions without a next price or funding rate (marked as 0).</p>{dropped_html}</div>
 </div>
 {charts}
 </body></html>
 """
 
 
-def _param_table(parameters: Mapping[str, str]) -> str:
-    if not parameters:
-        return "<p>(not given)</p>"
+def _param_table(parameters: Mapping[str, Any]) -> str:
     body = "".join(
-        f'<tr><th>{html.escape(k)}</th><td class="text">{html.escape(v)}</td></tr>'
+        f'<tr><th>{html.escape(k)}</th><td class="text">{_param_html(v)}</td></tr>'
         for k, v in parameters.items()
     )
-    return f"<table><tbody>{body}</tbody></table>"
+    note = '<p class="note">Stages show the parameters that differ from their defaults.</p>'
+    return (note if "stages" in parameters else "") + f"<table><tbody>{body}</tbody></table>"
 
 
-def _dropped_rows(dropped: Any) -> dict[str, int]:
-    """`result.dropped` as {reason: rows}."""
-    if isinstance(dropped, pl.DataFrame):
-        reason, rows = dropped.columns[:2]
-        return dict(zip(dropped[reason].to_list(), dropped[rows].to_list(), strict=True))
-    return dict(dropped or {})
+def _param_html(value: Any) -> str:
+    """A parameter value: a table as ``k=v, ...``; a list one item per line
+    (a ``{"type": ...}`` item as ``Type(k=v, ...)``)."""
+    if isinstance(value, Mapping):
+        items = {k: v for k, v in value.items() if k != "type"}
+        text = ", ".join(f"{k}={v!r}" for k, v in items.items())
+        return html.escape(f"{value['type']}({text})" if "type" in value else text)
+    if isinstance(value, list | tuple):
+        return "".join(f"<div>{i}. {_param_html(v)}</div>" for i, v in enumerate(value, 1))
+    return html.escape(str(value))

@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -87,9 +88,17 @@ def test_demo_writes_every_output(demo_dir):
     assert {"carry_score", "decile_carry", "target_position", "vol_fcst", "spread"} <= set(
         signals.columns
     )
-    summary = json.loads((demo_dir / "summary.json").read_text())
-    assert set(summary) == {"summary", "parameters"}
-    assert "Deciles(" in summary["parameters"]["pipeline"]
+    record = json.loads((demo_dir / "summary.json").read_text())
+    assert set(record) == {"summary", "parameters", "dropped"}
+    stages = record["parameters"]["stages"]
+    assert [s["type"] for s in stages] == [type(s).__name__ for s in lf.presets.carry().stages]
+    assert {"type": "VolumeUniverse", "min_decile": 9} in stages  # non-default parameters
+    assert record["parameters"]["lazyflow"] == lf.__version__
+    assert record["parameters"]["data"] == {
+        "source": "synthetic", "n_symbols": N_SYMBOLS, "n_days": N_DAYS, "seed": 2
+    }  # fmt: skip
+    assert record["parameters"]["allocator"]["turnover_cap"] == 0.3
+    assert record["parameters"]["backtest"]["cost_per_dollar"] == 0.0005
 
 
 def test_demo_matches_the_python_api(demo_dir):
@@ -99,8 +108,15 @@ def test_demo_matches_the_python_api(demo_dir):
     assert pl.read_parquet(demo_dir / "signals.parquet").equals(frame)
     assert pl.read_parquet(demo_dir / "metrics.parquet").equals(result.metrics)
     assert pl.read_parquet(demo_dir / "book.parquet").equals(result.book)
-    summary = json.loads((demo_dir / "summary.json").read_text())["summary"]
-    assert summary == json.loads(json.dumps(result.summary(), default=str))
+    record = json.loads((demo_dir / "summary.json").read_text())
+    assert record["dropped"] == result.dropped
+    want = result.summary()
+    assert set(record["summary"]) == set(want)
+    for key, value in want.items():
+        if math.isfinite(value):
+            assert record["summary"][key] == pytest.approx(value, rel=1e-12), key
+        else:
+            assert record["summary"][key] is None, key  # strict JSON: no NaN or inf
 
 
 def test_demo_prints_a_summary_table_and_no_bar_off_a_terminal(tmp_path, capsys):

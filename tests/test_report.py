@@ -68,18 +68,20 @@ def test_universe_counts_match_a_loop(run):
 
 
 def test_dropped_rows_are_listed(tmp_path, run):
-    frame, result = run
+    frame, _ = run
+    held = frame.filter(pl.col("is_universe"))["symbol"].mode()[0]
     broken = frame.with_columns(
-        pl.when(pl.col("symbol") == frame["symbol"][0])
+        pl.when(pl.col("symbol") == held)
         .then(float("nan"))
         .otherwise(pl.col("vol_fcst"))
         .alias("vol_fcst")
     )
     result = lf.backtest(broken, lf.presets.seed_allocator(), **lf.presets.SEED_BACKTEST)
+    assert result.dropped["bad_vol"] > 0
     page = write_report(tmp_path, broken, result).read_text()
     section = page.split("Rows dropped as untradable")[1].split("</div>")[0]
-    assert "vol_fcst" in section
-    assert "No rows were dropped" not in section
+    for reason, rows in result.dropped.items():
+        assert f"<th>{reason}</th><td>{rows:,}</td>" in section
 
 
 def test_missing_matplotlib_is_a_clear_error(tmp_path, run, monkeypatch):
