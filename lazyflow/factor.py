@@ -46,6 +46,8 @@ from lazyflow.schema import Kind
 DATE, SYMBOL, SCORE, QUANTILE, FWD = "date", "symbol", "score", "quantile", "fwd"
 HORIZON = "horizon"
 BPS = 1e4
+#: Default number of dates in the trailing mean of the IC series.
+ROLLING_WINDOW = 21
 
 
 def information_coefficient(
@@ -162,7 +164,7 @@ class FactorAnalysis:
     def tables(
         self,
         frame: pl.LazyFrame | pl.DataFrame,
-        rolling_window: int = 21,
+        rolling_window: int = ROLLING_WINDOW,
         periods_per_year: float = 365,
     ) -> FactorTables:
         """Collect every statistic once and summarise it (see `FactorTables`)."""
@@ -456,4 +458,4 @@ def factor_report(
         symbol_col=symbol_col,
         mask=mask,
     )
-    return analysis._tables(frame, 21, periods_per_year, "factor_report").summary
+    return analysis._tables(frame, ROLLING_WINDOW, periods_per_year, "factor_report").summary

@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -18,7 +18,7 @@ from lazyflow.factor import (
     forward_return_columns,
     information_coefficient,
 )
-from lazyflow.stages.labels import ForwardReturns
+from lazyflow.stages.labels import ForwardReturns, label_columns
 
 stats = pytest.importorskip("scipy.stats")
 
@@ -389,7 +389,32 @@ def test_with_forward_returns_stage_end_to_end():
     assert value[("spread_bps_positive", 1)] == 1.0
 
 
+def test_on_the_carry_pipeline():
+    """The default names fit the carry preset; label_columns finds the label columns."""
+    pipeline = lf.presets.carry() >> ForwardReturns()
+    assert label_columns(pipeline) == ("fwd_ret_1", "fwd_ret_5", "fwd_ret_20")
+    frame = pipeline(lf.synthetic_panel(n_symbols=30, n_days=60, seed=1))
+    report = factor_report(frame, mask="is_universe")
+    assert set(report.filter(pl.col("metric") == "ic_mean")["horizon"]) == {1, 5, 20}
+    quantiles = report.filter(pl.col("metric") == "turnover")["quantile"].to_list()
+    assert quantiles == sorted(quantiles)
+    assert set(quantiles) <= set(range(1, 11))
+    assert report.filter(pl.col("metric") == "ic_dates")["value"].min() > 10
+
+
 # ---------------------------------------------------------------- properties
+
+
+@given(seed=st.integers(0, 10_000))
+def test_mask_equals_filter(seed):
+    """Masking rows out equals dropping them, as long as no date is left empty."""
+    frame = factor_panel(seed, n_symbols=8, n_days=6)
+    kept = frame.filter(pl.col("in_universe"))
+    assume(kept["date"].n_unique() == frame["date"].n_unique())
+    a = FactorAnalysis(mask="in_universe").tables(frame)
+    b = FactorAnalysis().tables(kept)
+    for name in ("daily", "quantile_returns", "turnover", "rank_autocorr", "summary"):
+        assert_frame_equal(getattr(a, name), getattr(b, name), rel_tol=1e-12, abs_tol=1e-14)
 
 
 @given(seed=st.integers(0, 10_000), shuffle=st.integers(0, 10_000), masked=st.booleans())
