@@ -27,7 +27,7 @@ return that is null, NaN or infinite is missing.
 
 "Previous date of the frame" is the previous distinct date present anywhere in
 the frame, not the symbol's previous row. The frame must hold one row per
-(date, symbol); `tables` and `factor_report` check it.
+(date, symbol); `tables` and `factor_report` check it, and that it has rows.
 """
 
 from __future__ import annotations
@@ -185,18 +185,23 @@ class FactorAnalysis:
             raise ConfigError(f"{caller}: parameter 'periods_per_year' must be finite and > 0")
         wide, horizons = self._prepare(frame, caller)
         long = _long(wide, horizons)
-        duplicates, daily, by_quantile, turnover, autocorr = pl.collect_all(
+        counts, daily, by_quantile, turnover, autocorr = pl.collect_all(
             [
-                wide.select(pl.struct(DATE, SYMBOL).is_duplicated().sum()),
+                wide.select(
+                    rows=pl.len(), duplicates=pl.struct(DATE, SYMBOL).is_duplicated().sum()
+                ),
                 _by_date(long),
                 _by_quantile(long),
                 _turnover(wide),
                 _rank_autocorr(wide),
             ]
         )
-        if duplicates.item():
+        rows, duplicates = counts.row(0)
+        if rows == 0:
+            raise DataError(f"{caller}: the frame has no rows")
+        if duplicates:
             raise DataError(
-                f"{caller}: {duplicates.item()} rows share a ({self.date_col}, "
+                f"{caller}: {duplicates} rows share a ({self.date_col}, "
                 f"{self.symbol_col}) pair; the frame needs one row per date and symbol"
             )
         in_order = {"order_by": DATE}

@@ -556,3 +556,15 @@ def test_rolling_window_and_duplicates():
         FactorAnalysis().tables(frame, rolling_window=0)
     with pytest.raises(lf.DataError, match=r"2 rows share a \(date, symbol\) pair"):
         factor_report(pl.concat([frame, frame.head(1)]))
+    with pytest.raises(lf.DataError, match="factor_report: the frame has no rows"):
+        factor_report(frame.head(0))
+
+
+def test_degenerate_frames_give_nulls_not_errors():
+    frame = factor_panel(0)
+    no_quantiles = factor_report(frame.with_columns(decile_carry=pl.lit(None, pl.Int32)))
+    spread = no_quantiles.filter(pl.col("metric") == "spread_bps_mean")["value"]
+    assert spread.null_count() == len(HORIZONS)
+    assert no_quantiles.filter(pl.col("metric") == "return_bps").height == 0
+    masked_out = factor_report(frame.with_columns(in_universe=False), mask="in_universe")
+    assert masked_out.filter(pl.col("metric").str.ends_with("_dates"))["value"].sum() == 0
