@@ -50,12 +50,13 @@ def scan_panel(
     rename: Mapping[str, str] | None = None,
     date_col: str = "date",
     symbol_col: str = "symbol",
-    required: Sequence[str] = ("close",),
+    required: str | Sequence[str] = ("close",),
 ) -> pl.LazyFrame:
     """Scan a panel file lazily and return ``[date: Date, symbol: String, ...]``.
 
     Steps: apply `rename` (file name -> new name), then rename `date_col` and
-    `symbol_col` (names after `rename`) to ``date`` and ``symbol``. Dates may be
+    `symbol_col` (names after `rename`) to ``date`` and ``symbol``; a rename
+    that would give two columns one name is a `SchemaError`. Dates may be
     ``Date``, ``Datetime`` (its calendar date, in its own time zone) or ISO strings
     ("2024-01-02", "2024-01-02T00:00:00", "2024-01-02 00:00:00.5"); strings are
     parsed strictly, so a malformed date fails the query when it runs instead
@@ -68,29 +69,14 @@ def scan_panel(
     when `date_col` equals `symbol_col`.
     """
     rename = dict(rename or {})
+    required = (required,) if isinstance(required, str) else tuple(required)
     if date_col == symbol_col:
         raise ConfigError(f"{STAGE}: date_col and symbol_col are both '{date_col}'")
     frame = _scan(Path(path), rename, date_col, symbol_col)
     schema = _schema(frame, path)
 
-    for old in rename:
-        if old not in schema:
-            raise SchemaError(STAGE, old, "is missing (named in rename)", schema)
-    frame = frame.rename(rename)
-    schema = _renamed(schema, rename)
-
-    keys = {date_col: "date", symbol_col: "symbol"}
-    for col in keys:
-        if col not in schema:
-            raise SchemaError(STAGE, col, "is missing", schema)
-    for col, new in keys.items():
-        if col != new and new in schema and new not in keys:
-            raise SchemaError(
-                STAGE, new, f"already exists, so '{col}' cannot be renamed to it", schema
-            )
-    frame = frame.rename(keys)
-    schema = _renamed(schema, keys)
-
+    frame, schema = _rename(frame, schema, rename, " (named in rename)")
+    frame, schema = _rename(frame, schema, {date_col: "date", symbol_col: "symbol"}, "")
     for col in required:
         if col not in schema:
             raise SchemaError(STAGE, col, "is missing (required)", schema)
@@ -151,8 +137,18 @@ def _schema(frame: pl.LazyFrame, path: str | Path) -> pl.Schema:
         raise DataError(f"{STAGE}: cannot read {path}: {exc}") from exc
 
 
-def _renamed(schema: pl.Schema, mapping: Mapping[str, str]) -> pl.Schema:
-    return pl.Schema({mapping.get(c, c): t for c, t in schema.items()})
+def _rename(
+    frame: pl.LazyFrame, schema: pl.Schema, mapping: Mapping[str, str], note: str
+) -> tuple[pl.LazyFrame, pl.Schema]:
+    """`frame` and `schema` with columns renamed; every source must exist, no name twice."""
+    for old in mapping:
+        if old not in schema:
+            raise SchemaError(STAGE, old, f"is missing{note}", schema)
+    names = [mapping.get(c, c) for c in schema]
+    for name in names:
+        if names.count(name) > 1:
+            raise SchemaError(STAGE, name, "would appear twice after renaming", schema)
+    return frame.rename(dict(mapping)), pl.Schema(zip(names, schema.dtypes(), strict=True))
 
 
 def _date_expr(dtype: pl.DataType, schema: pl.Schema) -> pl.Expr:

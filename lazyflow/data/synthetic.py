@@ -21,8 +21,8 @@ Model (d = day, i = symbol; all returns are daily log returns):
   three 8h rates settled that day.
 - Funding is mildly informative: the term ``-KAPPA (f[d-1,i] - 3 BASE_RATE)``
   makes coins with crowded longs (high funding) drift down the next day, so a
-  long-carry book earns the funding and a small price premium (pooled
-  correlation of funding with next-day return about -0.01 to -0.03).
+  long-carry book earns the funding and a small price premium (correlation of
+  funding with the next-day return, both demeaned per date, about -0.03).
 - Prices: ``close = p0_i exp(cumsum r)`` from listing; ``open`` is the previous
   close; high/low extend max/min(open, close) by ``HL_SCALE`` sigma |z|.
 - Quote volume ``dollar_volume = exp(L_i + h_d + VOLUME_SHOCK |r|/sigma + noise)``
@@ -54,6 +54,8 @@ REGIME_PHI, REGIME_SD = 0.98, 0.25
 MARKET_VOL = 0.035  # daily vol of the market factor at g = 1
 T_DOF, T_CLIP = 4.0, 8.0  # Student-t degrees of freedom; clip of the unit-variance draws
 IDIO_VOL, IDIO_VOL_SD = 0.04, 0.3  # median and log-sd of s_i
+IDIO_SIZE_LOAD = -0.15  # change of log s_i per sd of log size: big coins are calmer
+PRICE_MEDIAN, PRICE_SD = 0.5, 2.0  # median and log-sd of an altcoin's first close
 BETA_RANGE = (0.8, 1.5)
 HL_SCALE = 0.3
 
@@ -100,11 +102,11 @@ def synthetic_panel(
     size = np.log(DOLLAR_VOLUME) + DOLLAR_VOLUME_SD * rng.standard_normal(n)
     size[:k] = np.log(majors[4])
     zsize = (size - np.log(DOLLAR_VOLUME)) / DOLLAR_VOLUME_SD
-    idio = IDIO_VOL * np.exp(IDIO_VOL_SD * rng.standard_normal(n) - 0.15 * zsize)
+    idio = IDIO_VOL * np.exp(IDIO_VOL_SD * rng.standard_normal(n) + IDIO_SIZE_LOAD * zsize)
     idio[:k] = majors[3]
     beta = rng.uniform(*BETA_RANGE, n)
     beta[:k] = majors[2]
-    price0 = np.exp(np.log(0.5) + 2.0 * rng.standard_normal(n))
+    price0 = PRICE_MEDIAN * np.exp(PRICE_SD * rng.standard_normal(n))
     price0[:k] = majors[1]
     sigma = np.sqrt((beta * MARKET_VOL) ** 2 + idio**2)  # total daily vol at g = 1
 
@@ -117,7 +119,8 @@ def synthetic_panel(
     live = np.arange(days)[:, None] >= listed
     live &= np.arange(days)[:, None] <= last
     day, sym = (a.astype(np.int32) for a in np.nonzero(live))  # date-major, symbol ascending
-    prev = np.where(day > 0, funding[np.maximum(day - 1, 0), sym], 3 * BASE_RATE)
+    # yesterday's funding; the base rate (no drift) on a symbol's listing day
+    prev = np.where(day > listed[sym], funding[np.maximum(day - 1, 0), sym], 3 * BASE_RATE)
     ret = beta[sym] * market[day] + regime[day] * idio[sym] * _student(rng, day.size)
     ret -= KAPPA * (prev - 3 * BASE_RATE)
     del prev
@@ -243,9 +246,7 @@ def _funding(
     out = np.zeros((days, n))
     for d0 in range(0, days, BLOCK_DAYS):
         d1 = min(d0 + BLOCK_DAYS, days)
-        cols = np.flatnonzero((listed < d1) & (last >= d0))
-        if cols.size == 0:
-            continue
+        cols = np.flatnonzero((listed < d1) & (last >= d0))  # never empty: BTCUSDT trades
         x = _innovations(rng, (3 * (d1 - d0), cols.size), PREMIUM_PHI, PREMIUM_SD)
         jumps = rng.binomial(x.size, JUMP_PROB)
         sign = np.where(rng.random(jumps) < JUMP_UP, 1.0, -1.0)
