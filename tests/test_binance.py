@@ -120,9 +120,11 @@ def test_paths_below_root_lists_and_symbol_filter(archive: dict) -> None:
     assert load_um_daily(root / "data" / "futures", symbols=["BTCUSDT"]).equals(btc)
     files = [f.path for f in find_um_files(root) if f.symbol == "BTCUSDT"]
     assert load_um_daily(files).equals(btc)
-    assert load_um_daily([str(p) for p in files], verify_checksums=False).equals(btc)
+    assert load_um_daily((str(p) for p in files), verify_checksums=False).equals(btc)
     with pytest.raises(lf.DataError, match="no kline files for SOLUSDT"):
         load_um_daily(root, symbols=["BTCUSDT", "SOLUSDT"])
+    with pytest.raises(lf.ConfigError, match="symbols is empty"):
+        load_um_daily(root, symbols=[])
 
 
 def test_extracted_csvs_equal_zips_and_duplicates_count_once(archive: dict) -> None:

@@ -51,7 +51,7 @@ KLINE_COLUMNS = (
 )
 FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
 # Kline intervals that divide a UTC day, so they resample to daily bars.
-INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 KINDS = {"klines": KLINE_COLUMNS, "fundingRate": FUNDING_COLUMNS}
 
 _NAME = re.compile(
@@ -84,10 +84,8 @@ def find_um_files(paths_or_dir: str | Path | Iterable[str | Path]) -> list[Archi
     fundingRate. A file whose name does not follow the archive's naming raises
     `DataError`. Symbol and interval come from the file name.
     """
-    sources = [paths_or_dir] if isinstance(paths_or_dir, str | Path) else list(paths_or_dir)
     found: dict[Path, ArchiveFile] = {}
-    for source in map(Path, sources):
-        source = source.expanduser()
+    for source in _sources(paths_or_dir):
         if source.is_dir():
             for path in sorted(source.rglob("*")):
                 if path.suffix in (".zip", ".csv") and path.is_file():
@@ -131,8 +129,11 @@ def load_um_daily(
             f"use one of {', '.join(INTERVALS)}"
         )
     wanted = None if symbols is None else {symbols} if isinstance(symbols, str) else set(symbols)
+    if wanted is not None and not wanted:
+        raise ConfigError(f"{_WHO}: symbols is empty; pass None for every symbol")
+    sources = _sources(paths_or_dir)
     groups: dict[str, dict[str, list[ArchiveFile]]] = defaultdict(lambda: defaultdict(list))
-    for item in find_um_files(paths_or_dir):
+    for item in find_um_files(sources):
         if wanted is not None and item.symbol not in wanted:
             continue
         if item.kind == "klines" and interval is not None and item.interval != interval:
@@ -141,16 +142,25 @@ def load_um_daily(
     with_klines = sorted(s for s, g in groups.items() if g["klines"])
     if wanted is not None and (missing := wanted.difference(with_klines)):
         raise DataError(
-            f"{_WHO}: no kline files for {', '.join(sorted(missing))} in {paths_or_dir}"
+            f"{_WHO}: no kline files for {', '.join(sorted(missing))} in {_describe(sources)}"
             + (f" at interval {interval}" if interval else "")
         )
     if not with_klines:
-        raise DataError(f"{_WHO}: no USD-M kline files found in {paths_or_dir}")
+        raise DataError(f"{_WHO}: no USD-M kline files found in {_describe(sources)}")
     frames = [
         _symbol_daily(s, groups[s]["klines"], groups[s]["fundingRate"], verify_checksums)
         for s in with_klines
     ]
     return pl.concat(frames).sort("date", "symbol")
+
+
+def _sources(paths_or_dir: str | Path | Iterable[str | Path]) -> list[Path]:
+    items = [paths_or_dir] if isinstance(paths_or_dir, str | Path) else paths_or_dir
+    return [Path(p).expanduser() for p in items]
+
+
+def _describe(sources: list[Path]) -> str:
+    return str(sources[0]) if len(sources) == 1 else f"{len(sources)} paths"
 
 
 def _classify(path: Path, *, skip_foreign: bool) -> ArchiveFile | None:
