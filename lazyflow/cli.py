@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.command(args)
+    except BrokenPipeError:  # e.g. `lazyflow explain x.toml | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         _error("interrupted", args.debug)
         return 130
@@ -136,9 +140,11 @@ def _explain(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     pipeline = config.pipeline()
     panel = _read(config, args.quiet, collect=False)
-    steps = pipeline.schema_flow(panel.collect_schema())
+    schema = panel.collect_schema()
+    steps = pipeline.schema_flow(schema)
     width = max((len(s.stage) for s in steps), default=5)
     lines = [f"Schema flow ({len(steps)} stages)", ""]
+    lines.append(f"{'panel':<{width}}  has:   {_columns({c: str(t) for c, t in schema.items()})}")
     for step in steps:
         lines.append(f"{step.stage:<{width}}  needs: {_columns(step.needs)}")
         lines.append(f"{'':<{width}}  adds:  {_columns(step.adds)}")
