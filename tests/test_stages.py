@@ -376,6 +376,7 @@ def test_volume_universe_names_fallback_columns_when_dollar_volume_is_absent():
         (lf.SigmoidTarget(lo=4, hi=4), "hi"),
         (lf.SigmoidTarget(keep_deciles=()), "keep_deciles"),
         (lf.SigmoidTarget(y_min=0.5, y_max=0.1), "y_min"),
+        (lf.SigmoidTarget(n_quantiles=0), "n_quantiles"),
         (lf.EwmaVol(short_span=90, long_span=21), "short_span"),
         (lf.EwmaVol(short_span=0.5, long_span=2), "short_span"),
         (lf.EwmaVol(blend_weight=1.5), "blend_weight"),

@@ -47,6 +47,9 @@ class SigmoidTarget(Stage):
         )
 
     def check(self) -> None:
+        q = self.n_quantiles
+        if isinstance(q, bool) or not isinstance(q, int) or q < 2:
+            raise self.fail("n_quantiles", f"must be an integer >= 2, got {q!r}")
         if self.keep_deciles is not None and len(self.keep_deciles) == 0:
             raise self.fail("keep_deciles", "is empty: it would null every target")
         lo, hi = self.bounds()
