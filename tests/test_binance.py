@@ -183,6 +183,13 @@ def test_several_intervals_need_a_choice(archive: dict) -> None:
         load_um_daily(root, interval="1w")
 
 
+def test_weekly_klines_cannot_become_daily_bars(tmp_path: Path) -> None:
+    path = kline_path(tmp_path, "WUSDT", "1w", "2024-01")
+    write_file(path, kline_rows(1, JAN1, 4, "1d"), KLINE_HEADER)
+    with pytest.raises(lf.DataError, match=f"{path.name}: 1w klines cannot be resampled"):
+        load_um_daily(tmp_path)
+
+
 def test_checksum_mismatch_names_the_file(archive: dict) -> None:
     path = kline_path(archive["root"], "ETHUSDT", "1d", "2024-02")
     checksum = path.with_name(path.name + ".CHECKSUM")
