@@ -139,7 +139,8 @@ def _run(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     pipeline = config.pipeline()
-    panel = _read(config, args.quiet, collect=False)
+    with Progress("reading data", enabled=_bar(args.quiet)).working():
+        panel = config.data.scan()
     schema = panel.collect_schema()
     steps = pipeline.schema_flow(schema)
     width = max((len(s.stage) for s in steps), default=5)
@@ -156,10 +157,7 @@ def _explain(args: argparse.Namespace) -> int:
 def _ingest_binance(args: argparse.Namespace) -> int:
     from lazyflow.data.binance import load_um_daily
 
-    if not args.dir.exists():
-        raise FileNotFoundError(2, "no such file or directory", str(args.dir))
-    bar = Progress(f"reading {args.dir}", enabled=_bar(args.quiet))
-    with bar.working():
+    with Progress(f"reading {args.dir}", enabled=_bar(args.quiet)).working():
         panel = load_um_daily(args.dir, symbols=args.symbols, interval=args.interval)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     panel.write_parquet(args.out)
@@ -176,17 +174,15 @@ def _columns(columns: Mapping[str, str]) -> str:
     return ", ".join(f"{c} ({t})" for c, t in columns.items()) or "-"
 
 
-def _read(config: RunConfig, quiet: bool, collect: bool) -> Any:
-    """The config's panel: a LazyFrame, or (``collect=True``) the pipeline's signals frame."""
-    bar = Progress("reading data" if not collect else "computing signals", enabled=_bar(quiet))
-    with bar.working():
-        panel = config.data.scan()
-        return config.pipeline()(panel).collect() if collect else panel
+def _signals(config: RunConfig, quiet: bool) -> pl.DataFrame:
+    """Read the config's panel and collect its pipeline (a spinner on a terminal)."""
+    with Progress("computing signals", enabled=_bar(quiet)).working():
+        return config.pipeline()(config.data.scan()).collect()
 
 
 def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
     """Signals, backtest, then signals/book/metrics parquet, summary.json and report.html."""
-    frame = _read(config, quiet, collect=True)
+    frame = _signals(config, quiet)
     bar = Progress("backtest", enabled=_bar(quiet))
     result = backtest(frame, config.allocator, **config.backtest, progress=bar)
     bar.close()
