@@ -44,7 +44,6 @@ from lazyflow.portfolio import BufferedAllocator, backtest
 from lazyflow.stages.base import Stage
 
 SECTIONS = ("data", "stages", "allocator", "backtest", "output")
-SOURCES = ("synthetic", "csv", "parquet", "binance")
 #: The [data] keys that each source accepts (besides `source`).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "synthetic": ("n_symbols", "n_days", "seed"),
@@ -52,6 +51,7 @@ SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "parquet": ("path", "rename", "date_col", "symbol_col"),
     "binance": ("path", "symbols", "interval"),
 }
+SOURCES = tuple(SOURCE_KEYS)
 #: Arguments of `lf.backtest` that a config does not set.
 _NOT_CONFIGURABLE = ("frame", "allocator", "progress")
 
