@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import tempfile
 import zipfile
 from datetime import date, timedelta
@@ -255,6 +256,7 @@ def test_unknown_names_and_missing_paths(tmp_path: Path) -> None:
     header=st.booleans(),
     funding_hours=st.sampled_from([1, 4, 8]),
     seed=st.integers(0, 10_000),
+    shuffle=st.booleans(),
 )
 def test_any_split_into_files_matches_reference(
     interval: str,
@@ -264,9 +266,15 @@ def test_any_split_into_files_matches_reference(
     header: bool,
     funding_hours: int,
     seed: int,
+    shuffle: bool,
 ) -> None:
     """Bars spread over monthly files plus overlapping daily files, near a month boundary,
-    with or without header: the panel equals the plain-python reference."""
+    with or without header, rows in or out of time order: the panel equals the reference."""
+    rng = random.Random(seed)
+
+    def write(path: Path, rows: list, header: str | None) -> None:
+        write_file(path, rng.sample(rows, len(rows)) if shuffle else rows, header)
+
     start = FEB1 + start_offset * DAY_MS
     per_day = DAY_MS // STEP_MS[interval]
     klines = kline_rows(seed, start, n_days * per_day, interval)
@@ -277,14 +285,14 @@ def test_any_split_into_files_matches_reference(
         for month, lo, hi in (("2024-01", 0, FEB1), ("2024-02", FEB1, 10**15)):
             rows = [r for r in klines if lo <= r[0] < hi]
             if rows:
-                write_file(kline_path(root, "QUSDT", interval, month), rows, kline_header)
+                write(kline_path(root, "QUSDT", interval, month), rows, kline_header)
             settle = [r for r in funding if lo <= r[0] < hi]
             if settle:
-                write_file(funding_path(root, "QUSDT", month), settle, FUNDING_HEADER)
+                write(funding_path(root, "QUSDT", month), settle, FUNDING_HEADER)
         for day in sorted(d for d in daily_files if d < n_days):
             first = date(2024, 2, 1) + timedelta(days=start_offset + day)
             rows = klines[day * per_day : (day + 1) * per_day]
-            write_file(kline_path(root, "QUSDT", interval, first.isoformat()), rows, kline_header)
+            write(kline_path(root, "QUSDT", interval, first.isoformat()), rows, kline_header)
         panel = load_um_daily(root)
     assert panel.height == n_days
     check_symbol(panel, "QUSDT", klines, funding)
