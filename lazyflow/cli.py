@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from lazyflow import presets
+from lazyflow import __version__, presets
 from lazyflow.config import DataConfig, RunConfig, load_config
 from lazyflow.errors import ConfigError, LazyflowError
 from lazyflow.portfolio import backtest
@@ -57,21 +57,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    common.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar or summary table"
+    )
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
     parser = argparse.ArgumentParser(
         prog="lazyflow", description="Lazy Polars factor pipelines and backtests."
     )
+    parser.add_argument("--version", action="version", version=f"lazyflow {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     demo = sub.add_parser(
         "demo", parents=[common], help="run a preset on the synthetic panel and write a report"
     )
-    demo.add_argument("--symbols", type=_positive, default=300, help="symbols (default 300)")
-    demo.add_argument("--days", type=_positive, default=1600, help="days (default 1600)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--preset", choices=sorted(PRESETS), default="carry", help="default carry")
+    demo.add_argument("--symbols", type=_positive, default=300, help="default 300")
+    demo.add_argument("--days", type=_positive, default=1600, help="default 1600")
+    demo.add_argument("--seed", type=int, default=0, help="panel random seed (default 0)")
+    demo.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="carry",
+        help="carry: long carry (default); seed_carry: the notebook's ordering",
+    )
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="default out/demo")
     demo.set_defaults(command=_demo)
 
