@@ -120,12 +120,13 @@ def test_demo_matches_the_python_api(demo_dir):
 
 
 def test_demo_prints_a_summary_table_and_no_bar_off_a_terminal(tmp_path, capsys):
-    code, out, err = run_cli(
-        "demo", "--symbols", 20, "--days", 120, "--out", tmp_path, capsys=capsys
-    )
+    argv = ["demo", "--symbols", 20, "--days", 120, "--preset", "seed_carry", "--out", tmp_path]
+    code, out, err = run_cli(*argv, capsys=capsys)
     assert code == 0
     assert err == ""  # stderr is not a terminal here: no progress bar
-    summary = json.loads((tmp_path / "summary.json").read_text())["summary"]
+    record = json.loads((tmp_path / "summary.json").read_text())
+    assert {"type": "Deciles", "descending": True} in record["parameters"]["stages"]
+    summary = record["summary"]
     first = next(iter(summary))
     assert any(line.startswith(first) for line in out.splitlines())
     assert "report.html" in out
