@@ -89,9 +89,13 @@ class DataConfig:
     def scan(self) -> pl.LazyFrame:
         """The panel as a LazyFrame (files are scanned lazily where the reader allows)."""
         if self.source == "synthetic":
-            return synthetic_panel(
-                n_symbols=self.n_symbols, n_days=self.n_days, seed=self.seed
-            ).lazy()
+            try:
+                panel = synthetic_panel(
+                    n_symbols=self.n_symbols, n_days=self.n_days, seed=self.seed
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"data: {exc}") from exc
+            return panel.lazy()
         assert self.path is not None  # parse_config requires it for file sources
         if not Path(self.path).exists():
             raise DataError(f"data.path: no such file or directory: {self.path}")

@@ -118,6 +118,11 @@ def test_config_errors_name_the_key_and_what_is_allowed(text, fragments):
     config_error(text, *fragments)
 
 
+def test_bad_synthetic_size_names_the_data_section():
+    with pytest.raises(lf.ConfigError, match=r"^data: .*n_days"):
+        parse("[data]\nn_days = 0").data.scan()
+
+
 def test_invalid_toml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[data\nsource = 1")
