@@ -200,13 +200,11 @@ def _check_schema(schema: pl.Schema, kinds: dict[str, Kind | None]) -> None:
             )
 
 
-def _merge(first: np.ndarray, second: np.ndarray, second_at: np.ndarray) -> np.ndarray:
-    """One array holding `second` at positions `second_at` and `first` everywhere else."""
+def _merge(first: np.ndarray, second: np.ndarray, at: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One array holding `first` at positions ``at[0]`` and `second` at positions ``at[1]``."""
     out = np.empty(len(first) + len(second), dtype=np.result_type(first, second))
-    mask = np.zeros(len(out), dtype=bool)
-    mask[second_at] = True
-    out[mask] = second
-    out[~mask] = first
+    out[at[0]] = first
+    out[at[1]] = second
     return out
 
 
@@ -432,8 +430,10 @@ def backtest(
     # The book: tradable rows and forced exits merged in (date, symbol) order.
     dollar_pos = x_new * nav_before[book_day]
     n_exit = len(e_day)
-    exit_at = np.searchsorted(book_day * n_sym + t_code[:n_book], e_day * n_sym + e_code)
-    exit_at += np.arange(n_exit)
+    # exit j goes before book row insert[j]; book row k moves down by the exits before it
+    insert = np.searchsorted(book_day * n_sym + t_code[:n_book], e_day * n_sym + e_code)
+    shift = np.cumsum(np.bincount(insert, minlength=n_book + 1))[:n_book]
+    at = (np.arange(n_book) + shift, insert + np.arange(n_exit))
     zeros, nans = np.zeros(n_exit), np.full(n_exit, np.nan)
     parts = {
         "x_prev": (x_prev, e_prev),
@@ -449,13 +449,13 @@ def backtest(
     }
     book = pl.DataFrame(
         [
-            dates.gather(_merge(book_day, e_day, exit_at)).alias(date_col),
-            symbols.gather(_merge(t_code[:n_book], e_code, exit_at)).alias(symbol_col),
+            dates.gather(_merge(book_day, e_day, at)).alias(date_col),
+            symbols.gather(_merge(t_code[:n_book], e_code, at)).alias(symbol_col),
             *[
-                pl.Series(name, _merge(t, e, exit_at), nan_to_null=True)
+                pl.Series(name, _merge(t, e, at), nan_to_null=True)
                 for name, (t, e) in parts.items()
             ],
-            pl.Series("exit", _merge(np.zeros(n_book, bool), np.ones(n_exit, bool), exit_at)),
+            pl.Series("exit", _merge(np.zeros(n_book, bool), np.ones(n_exit, bool), at)),
         ]
     )
     return BacktestResult(
