@@ -78,7 +78,9 @@ class Pipeline:
         for stage in self.stages:
             after = _stage_schema(stage, current)
             needs = (
-                {c: k.value for c, k in stage.inputs().items()} if isinstance(stage, Stage) else {}
+                {c: k.value for c, k in stage.for_schema(current).inputs().items()}
+                if isinstance(stage, Stage)
+                else {}
             )
             adds = {c: str(t) for c, t in after.items() if current.get(c) != t}
             steps.append(SchemaStep(stage_name(stage), needs, adds))

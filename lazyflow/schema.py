@@ -30,10 +30,3 @@ class Kind(Enum):
             return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
         return dtype == pl.Boolean
 
-
-def kind_of(dtype: pl.DataType) -> Kind | None:
-    """The narrowest kind that accepts `dtype`, or None."""
-    for kind in (Kind.DATE, Kind.SYMBOL, Kind.BOOL, Kind.FLOAT, Kind.NUMERIC):
-        if kind.accepts(dtype):
-            return kind
-    return None

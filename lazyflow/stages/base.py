@@ -46,6 +46,10 @@ class Stage:
     def check(self) -> None:
         """Check parameter values; raise `ConfigError` naming the parameter."""
 
+    def for_schema(self, schema: Mapping[str, pl.DataType]) -> Stage:
+        """This stage resolved against `schema` (a stage whose inputs depend on it overrides)."""
+        return self
+
     def fail(self, parameter: str, problem: str) -> ConfigError:
         """A `ConfigError` that names this stage and the parameter."""
         return ConfigError(f"{self.name}: parameter '{parameter}' {problem}")
@@ -53,7 +57,7 @@ class Stage:
     def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
         """Check parameters and input columns against `schema`; return the output schema."""
         self.check()
-        for column, kind in self.inputs().items():
+        for column, kind in self.for_schema(schema).inputs().items():
             if column not in schema:
                 raise SchemaError(self.name, column, "is missing", schema)
             if not kind.accepts(schema[column]):

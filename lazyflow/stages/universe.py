@@ -68,11 +68,10 @@ class VolumeUniverse(Stage):
         return replace(self, dollar_volume_col=None)
 
     def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
-        stage = self.for_schema(schema)
         try:
-            return Stage.validate(stage, schema)
+            return super().validate(schema)
         except SchemaError as err:
-            if stage is self:
+            if self.for_schema(schema) is self:
                 raise
             problem = f"{err.problem} (no '{self.dollar_volume_col}' column either)"
             raise SchemaError(self.name, err.column, problem, schema) from None
