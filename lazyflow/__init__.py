@@ -9,6 +9,7 @@
 from lazyflow import presets
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
+from lazyflow.factor import FactorAnalysis, factor_report
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import BacktestResult, BufferedAllocator, backtest
 from lazyflow.schema import Kind
@@ -16,6 +17,7 @@ from lazyflow.stages import (
     Deciles,
     DropNulls,
     EwmaVol,
+    ForwardReturns,
     FundingCarry,
     LogReturns,
     RangeSpread,
@@ -23,6 +25,7 @@ from lazyflow.stages import (
     Stage,
     VolumeUniverse,
 )
+from lazyflow.stages.labels import label_columns
 
 __version__ = "0.1.0"
 
@@ -35,6 +38,8 @@ __all__ = [
     "Deciles",
     "DropNulls",
     "EwmaVol",
+    "FactorAnalysis",
+    "ForwardReturns",
     "FundingCarry",
     "Kind",
     "LazyflowError",
@@ -47,6 +52,8 @@ __all__ = [
     "VolumeUniverse",
     "__version__",
     "backtest",
+    "factor_report",
+    "label_columns",
     "presets",
     "scan_panel",
     "synthetic_panel",

@@ -123,7 +123,9 @@ def test_forward_returns_is_the_only_label_stage():
     assert ForwardReturns().is_label is True
     assert Stage.is_label is False
     for name in stages.__all__:
-        assert getattr(getattr(stages, name), "is_label", False) is False, name
+        obj = getattr(stages, name)
+        if obj is not ForwardReturns:
+            assert getattr(obj, "is_label", False) is False, name
     for name in lf.__all__:
         obj = getattr(lf, name)
         if obj is not ForwardReturns:

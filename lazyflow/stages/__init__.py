@@ -3,6 +3,7 @@
 from lazyflow.stages.base import Stage
 from lazyflow.stages.carry import FundingCarry
 from lazyflow.stages.deciles import Deciles
+from lazyflow.stages.labels import ForwardReturns
 from lazyflow.stages.returns import LogReturns
 from lazyflow.stages.rows import DropNulls
 from lazyflow.stages.spread import RangeSpread
@@ -14,6 +15,7 @@ __all__ = [
     "Deciles",
     "DropNulls",
     "EwmaVol",
+    "ForwardReturns",
     "FundingCarry",
     "LogReturns",
     "RangeSpread",
