@@ -132,8 +132,9 @@ def test_segment_sums_and_shrink():
     )
     assert segment_sums(values, None) == 21.0
     np.testing.assert_array_equal(segment_sums(np.empty(0), np.array([0, 0, 0])), [0.0, 0.0])
-    assert shrink(2.0, 1.0) == 0.5 and shrink(0.5, 1.0) == 1.0 and shrink(0.0, 0.0) == 1.0
-    assert shrink(3.0, 0.0) == 0.0
+    assert shrink(2.0, 1.0) == 0.5 and shrink(0.5, 1.0) == 1.0 and shrink(1.0, 1.0) == 1.0
+    assert shrink(3.0, 0.0) == 0.0 and shrink(0.0, 0.0) == 0.0
+    np.testing.assert_array_equal(shrink(np.array([0.5, 4.0]), 2.0), [1.0, 0.5])
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,11 @@ def _per_row(sums: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
 
 
 def shrink(total: np.ndarray | float, cap: float) -> np.ndarray:
-    """The factor that scales a sum down to `cap`: ``cap / total`` where ``total > cap``, else 1."""
-    return np.where(total > cap, cap / np.maximum(total, max(cap, _TINY)), 1.0)
+    """The factor that scales a sum down to `cap`: ``cap / max(total, cap)``.
+
+    Exactly 1 when ``0 < total <= cap``; 0 when ``cap == 0`` (every trade is removed).
+    """
+    return cap / np.maximum(total, cap if cap > 0 else _TINY)
 
 
 @dataclass(frozen=True)
@@ -150,15 +153,17 @@ class BufferedAllocator:
     ) -> Trades:
         """Steps 5-9 for one date's tradable symbols (parameters are not re-checked here)."""
         delta = w_desired - x_prev
-        excess = np.abs(delta) - buffer
-        trade = np.where(excess <= 0.0, 0.0, np.sign(delta) * excess)
+        # delta - clip(delta, -buffer, buffer) is exactly 0 inside the buffer and exactly
+        # sign(delta) * (|delta| - buffer) outside it
+        trade = delta - np.minimum(np.maximum(delta, -buffer), buffer)
         if self.ignore_open:
             trade = np.where(is_new, w_desired, trade)
-        x_cap = np.clip(x_prev + trade, -self.max_pos, self.max_pos)
-        x_new = x_cap * shrink(np.abs(x_cap).sum(axis=0), self.gross_cap)
+        x_cap = np.minimum(np.maximum(x_prev + trade, -self.max_pos), self.max_pos)
+        x_new = x_cap * shrink(np.add.reduce(np.abs(x_cap)), self.gross_cap)
         trade_final = x_new - x_prev
         if self.turnover_cap is not None:
-            trade_final = trade_final * shrink(np.abs(trade_final).sum(axis=0), self.turnover_cap)
+            turnover = np.add.reduce(np.abs(trade_final))
+            trade_final = trade_final * shrink(turnover, self.turnover_cap)
             x_new = x_prev + trade_final
         return Trades(delta, trade, x_new, trade_final)
 

@@ -325,7 +325,7 @@ def backtest(
     # those dates, in order, so date i's outputs fill the slice bounds[i]:bounds[i+1].
     n_reb = n_dates - 1
     n_book = int(bounds[n_reb])
-    x_prev, delta, trade, x_new, trade_final = (np.empty(n_book) for _ in range(5))
+    x_prev, trade, x_new, trade_final = (np.empty(n_book) for _ in range(4))
     next_row = np.empty(n_book, dtype=np.int64)  # row of (t+1, symbol), if any
     position = np.zeros(n_sym)
     last_seen = np.full(n_sym, -2, dtype=np.int64)  # last date each symbol was tradable
@@ -334,10 +334,11 @@ def backtest(
     held = np.empty(0, dtype=np.int64)
     exit_day, exit_code, exit_prev = [], [], []
     step = max(1, -(-n_reb // 100))
+    starts, all_starts = bounds.tolist(), all_bounds.tolist()
     for i in range(n_reb):
-        a, b = bounds[i], bounds[i + 1]
+        a, b = starts[i], starts[i + 1]
         codes = t_code[a:b]
-        tomorrow = slice(all_bounds[i + 1], all_bounds[i + 2])
+        tomorrow = slice(all_starts[i + 1], all_starts[i + 2])
         row_of[code[tomorrow]] = row_ids[tomorrow]
         next_row[a:b] = row_of[codes]
         prev = position[codes]
@@ -352,7 +353,7 @@ def backtest(
             position[exits] = 0.0
         position[codes] = out.x_new
         held = codes[out.x_new != 0.0]
-        x_prev[a:b], delta[a:b], trade[a:b] = prev, out.delta, out.trade
+        x_prev[a:b], trade[a:b] = prev, out.trade
         x_new[a:b], trade_final[a:b] = out.x_new, out.trade_final
         if progress is not None and ((i + 1) % step == 0 or i + 1 == n_reb):
             progress(i + 1, n_reb)
@@ -439,7 +440,7 @@ def backtest(
         "x_prev": (x_prev, e_prev),
         "w_desired": (w_desired[:n_book], zeros),
         "buffer": (buffer[:n_book], nans),
-        "delta": (delta, -e_prev),
+        "delta": (w_desired[:n_book] - x_prev, -e_prev),
         "trade": (trade, -e_prev),
         "x_new": (x_new, zeros),
         "trade_final": (trade_final, -e_prev),
