@@ -94,6 +94,30 @@ def _series_stats(value: pl.Expr, name: str) -> list[pl.Expr]:
     ]
 
 
+def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
+    """Raise `ConfigError` (naming `caller`) unless `horizons` are distinct positive integers."""
+    horizons = tuple(horizons)
+    if not horizons or len(set(horizons)) != len(horizons):
+        raise ConfigError(
+            f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
+        )
+    for h in horizons:
+        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+            raise ConfigError(
+                f"{caller}: parameter 'horizons' must hold positive integers, got {h!r}"
+            )
+
+
+def check_settings(rolling_window: int, periods_per_year: float, caller: str) -> None:
+    """Raise `ConfigError` (naming `caller`) unless rolling_window >= 1 and periods_per_year > 0."""
+    if isinstance(rolling_window, bool) or not isinstance(rolling_window, int):
+        raise ConfigError(f"{caller}: parameter 'rolling_window' must be an int")
+    if rolling_window < 1:
+        raise ConfigError(f"{caller}: parameter 'rolling_window' must be >= 1")
+    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ConfigError(f"{caller}: parameter 'periods_per_year' must be finite and > 0")
+
+
 @dataclass(frozen=True)
 class FactorTables:
     """Collected, plot-ready tables of one factor (`FactorAnalysis.tables`).
@@ -177,12 +201,7 @@ class FactorAnalysis:
         periods_per_year: float,
         caller: str,
     ) -> FactorTables:
-        if isinstance(rolling_window, bool) or not isinstance(rolling_window, int):
-            raise ConfigError(f"{caller}: parameter 'rolling_window' must be an int")
-        if rolling_window < 1:
-            raise ConfigError(f"{caller}: parameter 'rolling_window' must be >= 1")
-        if not (math.isfinite(periods_per_year) and periods_per_year > 0):
-            raise ConfigError(f"{caller}: parameter 'periods_per_year' must be finite and > 0")
+        check_settings(rolling_window, periods_per_year, caller)
         wide, horizons = self._prepare(frame, caller)
         long = _long(wide, horizons)
         counts, daily, by_quantile, turnover, autocorr = pl.collect_all(
@@ -250,7 +269,7 @@ class FactorAnalysis:
     ) -> tuple[pl.LazyFrame, dict[int, str]]:
         """Check the schema; select date, symbol, masked score/quantile/returns and lags."""
         frame = frame.lazy()
-        columns = self._check(frame.collect_schema(), caller)
+        columns = self.validate(frame.collect_schema(), caller)
         keep = pl.lit(True) if self.mask is None else pl.col(self.mask)
         score = pl.col(self.score).cast(pl.Float64)
         wide = frame.select(
@@ -283,8 +302,11 @@ class FactorAnalysis:
         )
         return wide, columns
 
-    def _check(self, schema: Mapping[str, pl.DataType], caller: str) -> dict[int, str]:
-        """Check columns and horizons; return {horizon: forward-return column}."""
+    def validate(
+        self, schema: Mapping[str, pl.DataType], caller: str = "FactorAnalysis"
+    ) -> dict[int, str]:
+        """Check `schema` (columns, dtypes, horizons) without reading data; return
+        {horizon: forward-return column}. Errors (`SchemaError`, `ConfigError`) name `caller`."""
         required = {
             self.date_col: Kind.DATE,
             self.symbol_col: Kind.SYMBOL,
@@ -299,17 +321,8 @@ class FactorAnalysis:
                     caller, f"{self.prefix}<h>", "matches no column (add ForwardReturns)", schema
                 )
         else:
-            horizons = tuple(self.horizons)
-            if not horizons or len(set(horizons)) != len(horizons):
-                raise ConfigError(
-                    f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
-                )
-            for h in horizons:
-                if isinstance(h, bool) or not isinstance(h, int) or h < 1:
-                    raise ConfigError(
-                        f"{caller}: parameter 'horizons' must hold positive integers, got {h!r}"
-                    )
-            columns = {h: f"{self.prefix}{h}" for h in sorted(horizons)}
+            check_horizons(self.horizons, caller)
+            columns = {h: f"{self.prefix}{h}" for h in sorted(self.horizons)}
         required.update(dict.fromkeys(columns.values(), Kind.NUMERIC))
         for column, kind in required.items():
             if column not in schema:
