@@ -200,6 +200,19 @@ def _check_schema(schema: pl.Schema, kinds: dict[str, Kind | None]) -> None:
             )
 
 
+def _dense_index(values: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+    """The position of each of `values` in `uniques` (sorted integers that hold them all).
+
+    A lookup table when the span of `uniques` is small (daily dates), else a binary search.
+    """
+    lo, span = int(uniques[0]), int(uniques[-1]) - int(uniques[0]) + 1
+    if span > 2 * len(values) + 4096:
+        return np.searchsorted(uniques, values)
+    table = np.zeros(span, dtype=np.int64)
+    table[uniques - lo] = np.arange(len(uniques))
+    return table[values - lo]
+
+
 def _merge(first: np.ndarray, second: np.ndarray, at: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """One array holding `first` at positions ``at[0]`` and `second` at positions ``at[1]``."""
     out = np.empty(len(first) + len(second), dtype=np.result_type(first, second))
@@ -276,7 +289,7 @@ def backtest(
     if n_dates < 2:
         raise DataError(f"backtest: the frame needs at least 2 dates, it has {n_dates}")
     code = data[symbol_col].cast(pl.Enum(symbols)).to_physical().to_numpy().astype(np.int64)
-    day = np.searchsorted(dates.to_physical().to_numpy(), data[date_col].to_physical().to_numpy())
+    day = _dense_index(data[date_col].to_physical().to_numpy(), dates.to_physical().to_numpy())
     key = day * n_sym + code
     order = None if bool(np.all(key[1:] > key[:-1])) else np.argsort(key, kind="stable")
     if order is not None:
@@ -323,16 +336,15 @@ def backtest(
 
     # The scan over rebalance dates (all but the last). Book rows are the tradable rows of
     # those dates, in order, so date i's outputs fill the slice bounds[i]:bounds[i+1].
+    # A symbol not tradable yesterday is new and starts from 0 (a held one was closed).
     n_reb = n_dates - 1
     n_book = int(bounds[n_reb])
     x_prev, trade, x_new, trade_final = (np.empty(n_book) for _ in range(4))
-    next_row = np.empty(n_book, dtype=np.int64)  # row of (t+1, symbol), if any
+    next_row = np.empty(n_book, dtype=np.int64)  # latest row of the symbol at t+1
     position = np.zeros(n_sym)
     last_seen = np.full(n_sym, -2, dtype=np.int64)  # last date each symbol was tradable
     row_of = np.full(n_sym, -1, dtype=np.int64)  # latest row of each symbol
     row_ids = np.arange(len(key))
-    held = np.empty(0, dtype=np.int64)
-    exit_day, exit_code, exit_prev = [], [], []
     step = max(1, -(-n_reb // 100))
     starts, all_starts = bounds.tolist(), all_bounds.tolist()
     for i in range(n_reb):
@@ -341,24 +353,17 @@ def backtest(
         tomorrow = slice(all_starts[i + 1], all_starts[i + 2])
         row_of[code[tomorrow]] = row_ids[tomorrow]
         next_row[a:b] = row_of[codes]
-        prev = position[codes]
         is_new = last_seen[codes] != i - 1
         last_seen[codes] = i
+        prev = np.where(is_new, 0.0, position[codes])
         out = allocator.rebalance(prev, is_new, w_desired[a:b], buffer[a:b])
-        exits = held[last_seen[held] != i]
-        if len(exits):
-            exit_day.append(np.full(len(exits), i))
-            exit_code.append(exits)
-            exit_prev.append(position[exits])
-            position[exits] = 0.0
         position[codes] = out.x_new
-        held = codes[out.x_new != 0.0]
         x_prev[a:b], trade[a:b] = prev, out.trade
         x_new[a:b], trade_final[a:b] = out.x_new, out.trade_final
         if progress is not None and ((i + 1) % step == 0 or i + 1 == n_reb):
             progress(i + 1, n_reb)
 
-    # Marking to t+1, over every book row at once.
+    # Marking to t+1 and forced exits, over every book row at once.
     book_rows = rows[:n_book]
     book_day = t_day[:n_book]
     p0 = close[book_rows]
@@ -377,10 +382,11 @@ def backtest(
     else:
         dropped["no_next_funding"] = 0
         carry = np.zeros(n_reb)
+    # a position held at t whose symbol is not tradable at t+1 is closed at t+1 (a rebalance
+    # date, so not the frame's last)
+    closed = is_held & ~(has_next & ok[next_row]) & (book_day + 1 < n_reb)
+    e_day, e_code, e_prev = book_day[closed] + 1, t_code[:n_book][closed], x_new[closed]
 
-    e_day = np.concatenate([np.empty(0, dtype=np.int64), *exit_day])
-    e_code = np.concatenate([np.empty(0, dtype=np.int64), *exit_code])
-    e_prev = np.concatenate([np.empty(0), *exit_prev])
     turnover = segment_sums(np.abs(trade_final), book_bounds)
     turnover += np.bincount(e_day, np.abs(e_prev), minlength=n_reb)
     book_vol = vol[book_rows]
@@ -420,10 +426,8 @@ def backtest(
         .with_columns(
             nav_high=pl.col("nav").cum_max(),
             vol_realized_d=pl.col("daily_return").rolling_std(REALIZED_WINDOW),
-        )
-        .with_columns(
-            vol_realized_a=pl.col("vol_realized_d") * root,
-            drawdown=pl.col("nav") / pl.col("nav_high") - 1.0,
+            vol_realized_a=pl.col("daily_return").rolling_std(REALIZED_WINDOW) * root,
+            drawdown=pl.col("nav") / pl.col("nav").cum_max() - 1.0,
         )
         .rename({"date": date_col})
     )
@@ -453,7 +457,7 @@ def backtest(
             dates.gather(_merge(book_day, e_day, at)).alias(date_col),
             symbols.gather(_merge(t_code[:n_book], e_code, at)).alias(symbol_col),
             *[
-                pl.Series(name, _merge(t, e, at), nan_to_null=True)
+                pl.Series(name, _merge(t, e, at), nan_to_null=name in ("buffer", "vol_fcst"))
                 for name, (t, e) in parts.items()
             ],
             pl.Series("exit", _merge(np.zeros(n_book, bool), np.ones(n_exit, bool), at)),
