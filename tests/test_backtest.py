@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import lazyflow as lf
+from lazyflow.portfolio.backtest import BOOK_COLUMNS, METRIC_COLUMNS
 
 START = dt.date(2024, 1, 1)
 BOOK_FLOATS = [
@@ -274,6 +275,8 @@ def test_seed_equivalence_on_balanced_panel(alloc):
     result = lf.backtest(frame, alloc, cost_per_dollar=0.0005, include_funding=False)
     metrics, book = reference(frame, alloc, cost_per_dollar=0.0005, include_funding=False)
     assert_matches_reference(result, metrics, book)
+    assert result.metrics.columns == list(METRIC_COLUMNS)
+    assert result.book.columns == list(BOOK_COLUMNS)
     assert not result.book["exit"].any()
     assert result.metrics["funding_pnl"].abs().max() == 0.0
     # the buffer binds on some rows and not on others, so the equivalence tests both branches
@@ -525,11 +528,15 @@ def test_duplicates_empty_and_single_date_are_data_errors():
         ({"init_nav": 0.0}, "init_nav"),
         ({"periods_per_year": 0}, "periods_per_year"),
         ({"progress": 3}, "progress"),
+        ({"init_nav": float("inf")}, "init_nav"),
+        ({"cost_per_dollar": True}, "cost_per_dollar"),
+        ({"include_funding": "yes"}, "include_funding"),
+        ({"allocator": None}, "allocator"),
     ],
 )
 def test_bad_backtest_parameters(kwargs, name):
     with pytest.raises(lf.ConfigError, match=f"backtest: parameter '{name}'"):
-        lf.backtest(panel(0, 3, 5), OPEN, **kwargs)
+        lf.backtest(panel(0, 3, 5), **{"allocator": OPEN, **kwargs})
 
 
 def test_bad_allocator_parameter_is_reported_at_call_time():
@@ -647,6 +654,18 @@ def test_property_no_trade_inside_buffer(frame, alloc):
             gap = row["w_desired"] - (row["x_prev"] + row["trade"])
             assert abs(abs(gap) - row["buffer"]) <= 1e-12 * max(1.0, row["buffer"])
             assert np.sign(row["trade"]) == np.sign(row["delta"])
+    # on dates where neither cap binds, x_new is the clipped buffered target, so a symbol
+    # inside its buffer keeps its position exactly
+    clipped = (pl.col("x_prev") + pl.col("trade")).clip(-alloc.max_pos, alloc.max_pos)
+    tcap = math.inf if alloc.turnover_cap is None else alloc.turnover_cap
+    free = b.with_columns(clipped=clipped).filter(
+        pl.col("clipped").abs().sum().over("date") <= alloc.gross_cap,
+        (pl.col("clipped") - pl.col("x_prev")).abs().sum().over("date") <= tcap,
+    )
+    # (to rounding: a sum at a cap may scale by 1 - 1 ulp in one summation order, not another)
+    np.testing.assert_allclose(free["x_new"], free["clipped"], rtol=1e-12, atol=1e-15)
+    still = free.filter(pl.col("trade") == 0)
+    np.testing.assert_allclose(still["x_new"], still["x_prev"], rtol=1e-12, atol=1e-15)
 
 
 @given(frame=frames, alloc=params, cut=st.integers(1, 11), seed=st.integers(0, 1000))

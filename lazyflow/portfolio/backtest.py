@@ -248,13 +248,19 @@ def backtest(
     the metrics. `progress(done, total)` is called at most ~100 times over the rebalance dates.
     See the module docstring for the conventions.
     """
+    if not isinstance(allocator, BufferedAllocator):
+        raise _fail("allocator", "must be a BufferedAllocator", allocator)
     allocator.check()
-    if not (isinstance(cost_per_dollar, int | float) and 0 <= cost_per_dollar < math.inf):
-        raise _fail("cost_per_dollar", "must be a finite number >= 0", cost_per_dollar)
-    if not (isinstance(init_nav, int | float) and 0 < init_nav < math.inf):
-        raise _fail("init_nav", "must be a finite number > 0", init_nav)
-    if not (isinstance(periods_per_year, int | float) and periods_per_year > 0):
-        raise _fail("periods_per_year", "must be > 0", periods_per_year)
+    for name, value, low, strict in [
+        ("cost_per_dollar", cost_per_dollar, 0.0, False),
+        ("init_nav", init_nav, 0.0, True),
+        ("periods_per_year", periods_per_year, 0.0, True),
+    ]:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and (value > low if strict else value >= low)):
+            raise _fail(name, f"must be a finite number {'>' if strict else '>='} {low:g}", value)
+    if not isinstance(include_funding, bool):
+        raise _fail("include_funding", "must be a bool", include_funding)
     if progress is not None and not callable(progress):
         raise _fail("progress", "must be None or a callable(done, total)", progress)
 
@@ -272,7 +278,7 @@ def backtest(
     data = lazy.select(
         pl.col(date_col),
         pl.col(symbol_col).cast(pl.String),
-        *[pl.col(c).cast(pl.Float64) for c in numeric],
+        *[pl.col(c).cast(pl.Float64) for c in dict.fromkeys(numeric)],
         *flag,
     ).collect()
     if data.height == 0:
