@@ -1,4 +1,4 @@
-"""The ``lazyflow`` command line: demo, run, explain, ingest.
+"""The ``lazyflow`` command line: demo, run, factor, explain, ingest.
 
 Exit codes: 0 success; 2 usage or config error; 1 data error (bad or missing
 data, a schema mismatch, a missing file). Errors are one line on stderr
@@ -24,7 +24,7 @@ from lazyflow.config import DataConfig, RunConfig, load_config
 from lazyflow.errors import ConfigError, LazyflowError
 from lazyflow.portfolio import backtest
 from lazyflow.progress import Progress
-from lazyflow.report import format_value, write_report
+from lazyflow.report import FactorSection, format_factor_summary, format_value, write_report
 
 PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
 
@@ -88,6 +88,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output folder (overrides [output] dir)")
     run.set_defaults(command=_run)
 
+    factor = sub.add_parser(
+        "factor",
+        parents=[common],
+        help="judge a config's [factor] score: IC, quantile returns, turnover; no backtest",
+    )
+    factor.add_argument("config", type=Path, help="the TOML config file")
+    factor.add_argument("--out", type=Path, help="output folder (overrides [output] dir)")
+    factor.set_defaults(command=_factor)
+
     explain = sub.add_parser(
         "explain", parents=[common], help="print a config's schema flow and optimised plan"
     )
@@ -138,10 +147,36 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    out = _out_dir(config, args)
+    return _execute(config, out, f"lazyflow run: {args.config.name}", args.quiet)
+
+
+def _factor(args: argparse.Namespace) -> int:
+    """Signals with forward returns, the factor tables, factor parquet files and report.html."""
+    config = load_config(args.config)
+    out = _out_dir(config, args)
+    frame = _signals(config, args.quiet, labels=True)
+    factor = _factor_section(config, frame, args.quiet)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_factor(out, factor)
+    title = f"lazyflow factor: {args.config.name}"
+    parameters = {
+        k: v for k, v in config.parameters().items() if k not in ("allocator", "backtest")
+    }
+    with Progress("report", enabled=_bar(args.quiet)).working():
+        report = write_report(out, frame, None, title=title, parameters=parameters, factor=factor)
+    if not args.quiet:
+        print(_factor_heading(factor))
+        print(format_factor_summary(factor.tables.summary))
+        print(f"\nwrote {out}/: factor.parquet, factor_daily.parquet, {report.name}")
+    return 0
+
+
+def _out_dir(config: RunConfig, args: argparse.Namespace) -> Path:
     out = args.out or config.output_dir
     if out is None:
         raise ConfigError(f"{args.config}: no output folder: set [output] dir or pass --out")
-    return _execute(config, out, f"lazyflow run: {args.config.name}", args.quiet)
+    return out
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -182,41 +217,70 @@ def _columns(columns: Mapping[str, str]) -> str:
     return ", ".join(f"{c} ({t})" for c, t in columns.items()) or "-"
 
 
-def _signals(config: RunConfig, quiet: bool) -> pl.DataFrame:
-    """Read the config's panel and collect its pipeline (a spinner on a terminal)."""
+def _signals(config: RunConfig, quiet: bool, labels: bool = False) -> pl.DataFrame:
+    """Read the config's panel and collect its pipeline in one plan (a spinner on a
+    terminal). With `labels`, the plan adds the forward returns and the [factor]
+    columns are checked before anything is read."""
+    plan = config.pipeline(labels)(config.data.scan())
+    if labels:
+        config.analysis().validate(plan.collect_schema(), "[factor]")
     with Progress("computing signals", enabled=_bar(quiet)).working():
-        return config.pipeline()(config.data.scan()).collect()
+        return plan.collect()
+
+
+def _factor_section(config: RunConfig, frame: pl.DataFrame, quiet: bool) -> FactorSection:
+    settings = config.factor
+    with Progress("factor analysis", enabled=_bar(quiet)).working():
+        return FactorSection.compute(
+            config.analysis(), frame, settings.rolling_window, settings.periods_per_year
+        )
+
+
+def _write_factor(out: Path, factor: FactorSection) -> None:
+    factor.tables.summary.write_parquet(out / "factor.parquet")
+    factor.tables.daily.write_parquet(out / "factor_daily.parquet")
+
+
+def _factor_heading(factor: FactorSection) -> str:
+    a = factor.analysis
+    dates = factor.tables.daily[a.date_col].n_unique()
+    return f"factor {a.score}, quantiles {a.quantile_col}: {dates:,} dates"
 
 
 def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
-    """Signals, backtest, then signals/book/metrics parquet, summary.json and report.html."""
-    frame = _signals(config, quiet)
+    """Signals, backtest, then signals/book/metrics parquet, summary.json and report.html;
+    unless [factor] enabled = false, forward returns join the signals (one plan; they add
+    columns only and the backtest reads none) and the factor files and section are added."""
+    labels = config.factor.enabled
+    frame = _signals(config, quiet, labels=labels)
     bar = Progress("backtest", enabled=_bar(quiet))
     result = backtest(frame, config.allocator, **config.backtest, progress=bar)
     bar.close()
+    factor = _factor_section(config, frame, quiet) if labels else None
     out.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(out / "signals.parquet")
     result.book.write_parquet(out / "book.parquet")
     result.metrics.write_parquet(out / "metrics.parquet")
+    if factor is not None:
+        _write_factor(out, factor)
     summary = result.summary()
     parameters = config.parameters()
     record = {"summary": summary, "parameters": parameters, "dropped": result.dropped}
     (out / "summary.json").write_text(json.dumps(_finite(record), indent=2) + "\n", "utf-8")
     bar = Progress("report", enabled=_bar(quiet))
     with bar.working():
-        report = write_report(out, frame, result, title=title, parameters=parameters)
+        report = write_report(out, frame, result, title=title, parameters=parameters, factor=factor)
     if not quiet:
-        _print_summary(summary, report)
+        _print_summary(summary, factor is not None, report)
     return 0
 
 
-def _print_summary(summary: Mapping[str, Any], report: Path) -> None:
+def _print_summary(summary: Mapping[str, Any], with_factor: bool, report: Path) -> None:
     width = max(len(k) for k in summary)
     for key, value in summary.items():
         print(f"{key:<{width}}  {format_value(value):>12}")
-    print(
-        f"\nwrote {report.parent}/: signals, book, metrics (parquet), summary.json, {report.name}"
-    )
+    files = "signals, book, metrics" + (", factor, factor_daily" if with_factor else "")
+    print(f"\nwrote {report.parent}/: {files} (parquet), summary.json, {report.name}")
 
 
 def _finite(value: Any) -> Any:

@@ -9,6 +9,10 @@
     type = "VolumeUniverse"     # a class exported by lazyflow.stages
     window = 30                 # its dataclass fields, by name
 
+    [factor]                    # FactorConfig: the factor analysis (IC, quantiles, turnover)
+    score = "carry_score"
+    horizons = [1, 5, 20]
+
     [allocator]                 # BufferedAllocator fields
     [backtest]                  # keyword arguments of lf.backtest
     [output]
@@ -20,6 +24,11 @@ non-boolean one whose type allows None, e.g. ``turnover_cap``, ``vol_target``,
 
 Every unknown key, wrong type or bad value raises `ConfigError` naming the key
 path (``stages[3].winsor``, counting stages from 1) and what is allowed.
+
+Labels (stages with ``is_label``, e.g. ``ForwardReturns``) look forward and are
+for analytics only: a config may list them only after every other stage, and no
+[backtest] column may name one of their columns. When the stages have no
+``ForwardReturns``, the factor analysis appends ``ForwardReturns(horizons)``.
 """
 
 from __future__ import annotations
@@ -39,11 +48,15 @@ import polars as pl
 from lazyflow import stages as _stages
 from lazyflow.data import scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError
+from lazyflow.factor import ROLLING_WINDOW, FactorAnalysis, check_horizons, check_settings
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import BufferedAllocator, backtest
 from lazyflow.stages.base import Stage
+from lazyflow.stages.labels import ForwardReturns, label_columns
 
-SECTIONS = ("data", "stages", "allocator", "backtest", "output")
+SECTIONS = ("data", "stages", "factor", "allocator", "backtest", "output")
+#: Horizons of the ForwardReturns stage that the factor analysis appends by default.
+DEFAULT_HORIZONS = (1, 5, 20)
 #: The [data] keys that each source accepts (besides `source`).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "synthetic": ("n_symbols", "n_days", "seed"),
@@ -117,6 +130,33 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class FactorConfig:
+    """The [factor] section: how to judge `score` against forward returns (`lazyflow.factor`).
+
+    `quantile_col` holds the score's integer quantile labels (top minus bottom is
+    the highest label minus the lowest). `horizons`, in rows of each symbol (days
+    on a daily panel): None takes those of the config's ForwardReturns stage, else
+    `DEFAULT_HORIZONS`. `mask` (a boolean column) restricts every cross-section.
+    `rolling_window`: dates in the trailing mean of the IC; `periods_per_year`
+    annualises the spread. `enabled = false` leaves the factor analysis out of
+    ``run`` and ``demo`` (``lazyflow factor`` always runs it).
+    """
+
+    enabled: bool = True
+    score: str = "carry_score"
+    quantile_col: str = "decile_carry"
+    horizons: tuple[int, ...] | None = None
+    mask: str | None = None
+    rolling_window: int = ROLLING_WINDOW
+    periods_per_year: float = 365.0
+
+    def check(self) -> None:
+        if self.horizons is not None:
+            check_horizons(self.horizons, "factor")
+        check_settings(self.rolling_window, self.periods_per_year, "factor")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A parsed config: build the panel, the pipeline and the allocator from it."""
 
@@ -125,9 +165,36 @@ class RunConfig:
     allocator: BufferedAllocator
     backtest: dict[str, Any]
     output_dir: Path | None = None
+    factor: FactorConfig = FactorConfig()
 
-    def pipeline(self) -> Pipeline:
-        return Pipeline(self.stages)
+    def pipeline(self, labels: bool = False) -> Pipeline:
+        """The configured stages; with `labels`, plus `label_stage()` at the end unless
+        the stages already hold it. Labels only add columns: the other columns and the
+        rows are the same either way."""
+        label = self.label_stage()
+        added = labels and label not in self.stages
+        return Pipeline([*self.stages, label] if added else self.stages)
+
+    def label_stage(self) -> ForwardReturns:
+        """The config's ForwardReturns stage, else ``ForwardReturns(horizons)`` with the
+        [factor] horizons (default `DEFAULT_HORIZONS`)."""
+        for stage in self.stages:
+            if isinstance(stage, ForwardReturns):
+                return stage
+        return ForwardReturns(horizons=self.factor.horizons or DEFAULT_HORIZONS)
+
+    def analysis(self) -> FactorAnalysis:
+        """The [factor] analysis, reading the forward returns of `label_stage()`."""
+        label = self.label_stage()
+        return FactorAnalysis(
+            score=self.factor.score,
+            quantile_col=self.factor.quantile_col,
+            horizons=tuple(self.factor.horizons or label.horizons),
+            prefix=label.output_prefix,
+            date_col=label.date_col,
+            symbol_col=label.symbol_col,
+            mask=self.factor.mask,
+        )
 
     def parameters(self) -> dict[str, Any]:
         """The run as plain data: lazyflow's version, the data source, the stages (type and
@@ -139,9 +206,15 @@ class RunConfig:
             "lazyflow": __version__,
             "data": self.data.settings(),
             "stages": [_stage_settings(stage) for stage in self.stages],
+            "factor": self.factor_parameters(),
             "allocator": dataclasses.asdict(self.allocator),
             "backtest": {k: self.backtest.get(k, v) for k, v in defaults.items()},
         }
+
+    def factor_parameters(self) -> dict[str, Any]:
+        """The [factor] settings, horizons resolved."""
+        horizons = self.analysis().horizons
+        return dataclasses.asdict(self.factor) | {"horizons": horizons}
 
 
 def _stage_settings(stage: Stage) -> dict[str, Any]:
@@ -183,12 +256,52 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> RunCon
             raise ConfigError(f"[{section}] must be a table, got {_show(raw[section])}")
     data = _parse_data(raw.get("data", {}), base_dir)
     stage_list = _parse_stages(raw.get("stages", []))
+    factor = FactorConfig(**_kwargs(FactorConfig, raw.get("factor", {}), "factor"))
+    factor.check()
     allocator = _build(BufferedAllocator, raw.get("allocator", {}), "allocator")
     bt = _kwargs(backtest, raw.get("backtest", {}), "backtest", skip=_NOT_CONFIGURABLE)
     output = raw.get("output", {})
     _check_keys(output, ("dir",), "output.", "key")
     out_dir = Path(_coerce(output["dir"], str, "output.dir")) if "dir" in output else None
-    return RunConfig(data, stage_list, allocator, bt, out_dir)
+    config = RunConfig(data, stage_list, allocator, bt, out_dir, factor)
+    _check_labels(config)
+    return config
+
+
+def _check_labels(config: RunConfig) -> None:
+    """Labels look forward, so they may feed the factor analysis and nothing else:
+    label stages come after every other stage, there is at most one ForwardReturns,
+    its horizons cover [factor] horizons, and no [backtest] column is a label column."""
+    stages = config.stages
+    labels = [i for i, stage in enumerate(stages, start=1) if stage.is_label]
+    for i in labels:
+        after = [j for j in range(i + 1, len(stages) + 1) if not stages[j - 1].is_label]
+        if after:
+            j = after[0]
+            raise ConfigError(
+                f"stages[{i}]: {stages[i - 1].name} is a label stage (it looks forward) and "
+                f"must come after every other stage; stages[{j}] {stages[j - 1].name} follows it"
+            )
+    forward = [i for i in labels if isinstance(stages[i - 1], ForwardReturns)]
+    if len(forward) > 1:
+        raise ConfigError(
+            f"stages: ForwardReturns appears {len(forward)} times (stages"
+            f"{forward}); list it once, with every horizon"
+        )
+    label = config.label_stage()
+    missing = set(config.factor.horizons or ()) - set(label.horizons)
+    if missing:
+        raise ConfigError(
+            f"factor.horizons: {sorted(missing)} not among the horizons {label.horizons} of "
+            f"stages[{forward[0]}] ForwardReturns; add them there"
+        )
+    columns = label_columns(config.pipeline(labels=True))
+    for key, value in config.backtest.items():
+        if isinstance(value, str) and value in columns:
+            raise ConfigError(
+                f"backtest.{key}: {value!r} is a label column (a forward return); labels are "
+                "for the factor analysis only"
+            )
 
 
 def _parse_data(table: Mapping[str, Any], base_dir: Path | None) -> DataConfig:

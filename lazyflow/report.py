@@ -1,4 +1,5 @@
-"""A static HTML tear sheet of a backtest, with PNG charts drawn by matplotlib (Agg).
+"""A static HTML tear sheet of a backtest and/or a factor analysis, with PNG charts
+drawn by matplotlib (Agg).
 
 matplotlib is the optional ``plot`` extra (``pip install 'lazyflow[plot]'``); it is
 imported only when a report is written, and charts are drawn on bare `Figure`
@@ -8,13 +9,16 @@ objects with the Agg canvas, so no global pyplot backend is touched.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from lazyflow.errors import LazyflowError
+from lazyflow.factor import ROLLING_WINDOW, FactorAnalysis, FactorTables
 from lazyflow.portfolio import BacktestResult
 
 if TYPE_CHECKING:
@@ -24,40 +28,95 @@ if TYPE_CHECKING:
 #: Folder, next to report.html, that holds the charts.
 FILES_DIR = "report_files"
 _COLORS = {"nav": "#1f3b73", "price": "#2a7ab0", "funding": "#3c9d5d", "cost": "#c0392b"}
+#: A chart in the page: heading, note, image path relative to report.html.
+Section = tuple[str, str, str]
+ChartFn = Callable[..., str]
+
+
+@dataclass(frozen=True)
+class FactorSection:
+    """The factor section of a report: what was judged (`analysis`) and its tables."""
+
+    analysis: FactorAnalysis
+    tables: FactorTables
+    rolling_window: int = ROLLING_WINDOW
+
+    @classmethod
+    def compute(
+        cls,
+        analysis: FactorAnalysis,
+        frame: pl.DataFrame | pl.LazyFrame,
+        rolling_window: int = ROLLING_WINDOW,
+        periods_per_year: float = 365,
+    ) -> FactorSection:
+        """Run `analysis.tables` on `frame` (one collect)."""
+        return cls(
+            analysis, analysis.tables(frame, rolling_window, periods_per_year), rolling_window
+        )
 
 
 def write_report(
     out_dir: str | Path,
     frame: pl.DataFrame,
-    result: BacktestResult,
+    result: BacktestResult | None,
     title: str = "lazyflow backtest",
     parameters: Mapping[str, Any] | None = None,
     universe_col: str = "is_universe",
     date_col: str = "date",
+    factor: FactorSection | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` and its charts in ``out_dir/report_files/``; return the path.
 
     `frame` is the signals frame (for the universe-size chart, drawn when it has
-    `universe_col`); `parameters` (plain data, e.g. `RunConfig.parameters()`) are shown as
-    the run's settings, by default the allocator's and backtest's (`result.params()`).
+    `universe_col`); `result` the backtest (None: a factor-only report); `factor` adds
+    the factor section (IC, quantile returns, top minus bottom, IC decay). `parameters`
+    (plain data, e.g. `RunConfig.parameters()`) are shown as the run's settings, by
+    default the allocator's and backtest's (`result.params()`).
     """
+    if result is None and factor is None:
+        raise LazyflowError("write_report: nothing to report; give a backtest result or a factor")
     figure_cls, dates = _matplotlib()
     out = Path(out_dir)
     (out / FILES_DIR).mkdir(parents=True, exist_ok=True)
-    metrics = result.metrics.sort("date")
-    if metrics.height == 0:
-        raise LazyflowError("write_report: the backtest has no dates; nothing to report")
-    x = metrics["date"].to_list()
 
-    def chart(name: str, draw: Callable[[Figure], None], height: float = 3.4) -> str:
+    def chart(
+        name: str, draw: Callable[[Figure], None], height: float = 3.4, time_axis: bool = True
+    ) -> str:
         fig = figure_cls(figsize=(10, height), dpi=110, layout="constrained")
         draw(fig)
         for ax in fig.axes:
-            _style(ax, dates)
+            _style(ax, dates if time_axis else None)
         path = out / FILES_DIR / f"{name}.png"
         fig.savefig(path)
         return f"{FILES_DIR}/{name}.png"
 
+    blocks, spans = [], []
+    if result is not None:
+        metrics = result.metrics.sort("date")
+        if metrics.height == 0:
+            raise LazyflowError("write_report: the backtest has no dates; nothing to report")
+        sections = _backtest_sections(chart, metrics, frame, universe_col, date_col)
+        blocks.append(_backtest_html(result, sections))
+        spans.append(
+            f"Backtest from {metrics['date'].min()} to {metrics['date'].max()}: "
+            f"{metrics.height:,} rebalancing dates."
+        )
+    if factor is not None:
+        blocks.append(_factor_html(factor, _factor_sections(chart, factor)))
+    n_symbols = frame["symbol"].n_unique() if "symbol" in frame.columns else "?"
+    spans.append(f"Signals frame of {frame.height:,} rows and {n_symbols} symbols.")
+    params = (
+        parameters if parameters is not None else {"backtest": result.params()} if result else {}
+    )
+    path = out / "report.html"
+    path.write_text(_page(title, " ".join(spans), params, blocks), encoding="utf-8")
+    return path
+
+
+def _backtest_sections(
+    chart: ChartFn, metrics: pl.DataFrame, frame: pl.DataFrame, universe_col: str, date_col: str
+) -> list[Section]:
+    x = metrics["date"].to_list()
     sections = [
         (
             "Net asset value",
@@ -101,11 +160,7 @@ def write_report(
             chart("volatility", lambda fig: _volatility(fig.add_subplot(), x, metrics)),
         ),
     ]
-    params = parameters if parameters is not None else {"backtest": result.params()}
-    page = _page(title, metrics, frame, result, params, sections, date_col)
-    path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return sections
 
 
 def _matplotlib() -> tuple[type[Figure], Any]:
@@ -121,13 +176,16 @@ def _matplotlib() -> tuple[type[Figure], Any]:
 
 
 def _style(ax: Axes, mdates: Any) -> None:
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    """Grid, no top/right spines, a legend when there are labels; dates on x unless
+    `mdates` is None."""
+    if mdates is not None:
+        locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.grid(True, alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(x=0.01)
-    if ax.get_legend_handles_labels()[0]:
+    if ax.get_legend() is None and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", frameon=False, fontsize=9)
 
 
@@ -240,31 +298,31 @@ def _table(rows: Mapping[str, Any], header: tuple[str, str]) -> str:
     return f"<table><thead>{head}</thead><tbody>{body}</tbody></table>"
 
 
-def _page(
-    title: str,
-    metrics: pl.DataFrame,
-    frame: pl.DataFrame,
-    result: BacktestResult,
-    parameters: Mapping[str, Any],
-    sections: list[tuple[str, str, str]],
-    date_col: str,
-) -> str:
-    first, last = metrics["date"].min(), metrics["date"].max()
-    n_symbols = frame["symbol"].n_unique() if "symbol" in frame.columns else "?"
-    span = (
-        f"Backtest from {first} to {last}: {metrics.height:,} rebalancing dates; "
-        f"signals frame of {frame.height:,} rows and {n_symbols} symbols."
+def _sections_html(sections: list[Section]) -> str:
+    return "".join(
+        f'<section><h2>{html.escape(h)}</h2><p class="note">{html.escape(note)}</p>'
+        f'<img src="{src}" alt="{html.escape(h)}"></section>'
+        for h, note, src in sections
     )
+
+
+def _backtest_html(result: BacktestResult, sections: list[Section]) -> str:
     dropped_html = (
         _table(result.dropped, ("reason", "rows"))
         if any(result.dropped.values())
         else "<p>None.</p>"
     )
-    charts = "".join(
-        f'<section><h2>{html.escape(h)}</h2><p class="note">{html.escape(note)}</p>'
-        f'<img src="{src}" alt="{html.escape(h)}"></section>'
-        for h, note, src in sections
-    )
+    return f"""<div class="grid">
+<div><h2>Summary statistics</h2>{_table(result.summary(), ("statistic", "value"))}</div>
+<div><h2>Rows dropped as untradable</h2>
+<p class="note">Input rows that could not trade, each under the first check it failed,<br>
+and held positions without a next price or funding rate (marked as 0).</p>{dropped_html}</div>
+</div>
+{_sections_html(sections)}"""
+
+
+def _page(title: str, span: str, parameters: Mapping[str, Any], blocks: list[str]) -> str:
+    body = "\n".join(blocks)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -283,13 +341,7 @@ img {{ max-width: 100%; border: 1px solid #eee; }}
 <p class="note">{html.escape(span)}</p>
 <h2>Parameters</h2>
 {_param_table(parameters)}
-<div class="grid">
-<div><h2>Summary statistics</h2>{_table(result.summary(), ("statistic", "value"))}</div>
-<div><h2>Rows dropped as untradable</h2>
-<p class="note">Input rows that could not trade, each under the first check it failed,<br>
-and held positions without a next price or funding rate (marked as 0).</p>{dropped_html}</div>
-</div>
-{charts}
+{body}
 </body></html>
 """
 
@@ -313,3 +365,246 @@ def _param_html(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "".join(f"<div>{i}. {_param_html(v)}</div>" for i, v in enumerate(value, 1))
     return html.escape(str(value))
+
+
+# The factor section.
+
+#: Per-horizon rows of the factor summary: label, metric of the tidy table, format.
+FACTOR_ROWS = (
+    ("IC mean", "ic_mean", "{:+.4f}"),
+    ("IC std", "ic_std", "{:.4f}"),
+    ("IC IR (mean / std)", "ic_ir", "{:+.3f}"),
+    ("IC t-stat", "ic_tstat", "{:+.2f}"),
+    ("dates with IC > 0", "ic_positive", "{:.1%}"),
+    ("rank IC mean", "rank_ic_mean", "{:+.4f}"),
+    ("rank IC IR", "rank_ic_ir", "{:+.3f}"),
+    ("rank IC t-stat", "rank_ic_tstat", "{:+.2f}"),
+    ("top - bottom, bps", "spread_bps_mean", "{:+,.1f}"),
+    ("top - bottom t-stat", "spread_bps_tstat", "{:+.2f}"),
+    ("top - bottom, per year", "spread_annual", "{:+.1%}"),
+    ("dates with an IC", "ic_dates", "{:,.0f}"),
+)
+_MISSING = "n/a"
+#: The IC charts' y axis covers this share of the dates (a date with few names has IC near +-1).
+BULK = 0.98
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    if value is None or not math.isfinite(value):
+        return _MISSING
+    return spec.format(value)
+
+
+def factor_summary_rows(
+    summary: pl.DataFrame,
+) -> tuple[list[int], list[tuple[str, list[str]]], list[tuple[str, str]]]:
+    """The tidy factor summary (`factor_report`) for display.
+
+    Returns the horizons, one row per `FACTOR_ROWS` entry (label and one formatted
+    value per horizon), and the horizon-free rows: mean turnover of the top and
+    bottom quantiles and the mean rank autocorrelation.
+    """
+    per_h = summary.filter(pl.col("horizon").is_not_null() & pl.col("quantile").is_null())
+    horizons = sorted(per_h["horizon"].unique().to_list())
+    value = {(m, h): v for m, h, v in per_h.select("metric", "horizon", "value").iter_rows()}
+    rows = [
+        (label, [_fmt(value.get((metric, h)), spec) for h in horizons])
+        for label, metric, spec in FACTOR_ROWS
+    ]
+    turnover = summary.filter(pl.col("metric") == "turnover").sort("quantile")
+    other = []
+    if turnover.height:
+        ends = {"top": turnover.row(-1, named=True), "bottom": turnover.row(0, named=True)}
+        other = [
+            (f"turnover, {end} quantile ({row['quantile']})", _fmt(row["value"], "{:.1%}"))
+            for end, row in ends.items()
+        ]
+    autocorr = summary.filter(pl.col("metric") == "rank_autocorr")["value"]
+    other.append(("rank autocorrelation", _fmt(autocorr[0] if autocorr.len() else None, "{:.4f}")))
+    return horizons, rows, other
+
+
+def format_factor_summary(summary: pl.DataFrame) -> str:
+    """The factor summary as a plain-text table (statistics down, horizons across)."""
+    horizons, rows, other = factor_summary_rows(summary)
+    labels = [label for label, _ in rows] + [label for label, _ in other]
+    width = max(len(label) for label in labels)
+    cells = [f"{h:>10}" for h in horizons]
+    lines = [f"{'horizon':<{width}}  " + "".join(cells)]
+    lines += [f"{label:<{width}}  " + "".join(f"{v:>10}" for v in vals) for label, vals in rows]
+    lines += [f"{label:<{width}}  {v:>10}" for label, v in other]
+    return "\n".join(lines)
+
+
+def _factor_html(factor: FactorSection, sections: list[Section]) -> str:
+    a = factor.analysis
+    horizons, rows, other = factor_summary_rows(factor.tables.summary)
+    daily = factor.tables.daily
+    mask = f", rows where {a.mask} is true" if a.mask else ""
+    note = (
+        f"{a.score} judged against forward returns over {', '.join(map(str, horizons))} rows "
+        f"of each symbol (days on a daily panel), with the quantiles of {a.quantile_col}{mask}; "
+        f"{daily[a.date_col].n_unique():,} dates. IC: Pearson correlation per date; rank IC: "
+        "Spearman. Top - bottom: mean forward return of the highest quantile minus the lowest. "
+        "Forward returns look ahead: they judge the score and never feed the backtest."
+    )
+    head = "".join(f"<th>{h}</th>" for h in horizons)
+    body = "".join(
+        f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{v}</td>" for v in vals) + "</tr>"
+        for label, vals in rows
+    )
+    table = f"<table><thead><tr><th>horizon</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    extra = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in other)
+    return f"""<h2 id="factor">Factor analysis: {html.escape(a.score)}</h2>
+<p class="note">{html.escape(note)}</p>
+<div class="grid">
+<div>{table}</div>
+<div><table><tbody>{extra}</tbody></table>
+<p class="note">Turnover: share of a quantile's names that were not in it on the
+previous date.<br>Rank autocorrelation: correlation of the score's ranks on consecutive
+dates.</p></div>
+</div>
+{_sections_html(sections)}"""
+
+
+def _factor_sections(chart: ChartFn, factor: FactorSection) -> list[Section]:
+    tables, a = factor.tables, factor.analysis
+    horizons = tables.by_horizon["horizon"].to_list()
+    n = len(horizons)
+    window = factor.rolling_window
+    return [
+        (
+            "Information coefficient over time",
+            f"Per date IC of {a.score} against each horizon's forward return (grey), with "
+            f"{window}-date trailing means of the IC and the rank IC. The y axis covers "
+            f"{BULK:.0%} of the dates: dates with few names (ICs near ±1) may leave it.",
+            chart(
+                "factor_ic",
+                lambda fig: _factor_ic(fig, tables, horizons, window, a.date_col),
+                height=0.6 + 2.3 * n,
+            ),
+        ),
+        (
+            "Mean forward return by quantile",
+            f"Mean over dates of each {a.quantile_col} quantile's mean forward return, in basis "
+            "points of the whole horizon.",
+            chart(
+                "factor_quantiles",
+                lambda fig: _factor_quantiles(fig, tables.quantile_returns, horizons),
+                height=3.2,
+                time_axis=False,
+            ),
+        ),
+        (
+            "Cumulative top minus bottom",
+            "Cumulative return of long the top quantile, short the bottom one: the sum of "
+            "spread / h (h staggered books, each with 1/h of the capital), in %. A date "
+            "without both quantiles (or without forward returns) adds nothing.",
+            chart(
+                "factor_spread",
+                lambda fig: _factor_spread(fig.add_subplot(), tables.daily, horizons, a.date_col),
+            ),
+        ),
+        (
+            "IC decay",
+            "Mean IC and mean rank IC at each horizon.",
+            chart(
+                "factor_decay",
+                lambda fig: _factor_decay(fig.add_subplot(), tables.by_horizon),
+                height=3.0,
+                time_axis=False,
+            ),
+        ),
+    ]
+
+
+def _empty(ax: Axes, text: str) -> None:
+    """Say why a panel has nothing to draw."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555")
+    ax.set_yticks([])
+
+
+def _factor_ic(
+    fig: Figure, tables: FactorTables, horizons: list[int], window: int, date_col: str
+) -> None:
+    axes = fig.subplots(len(horizons), 1, sharex=True, squeeze=False)[:, 0]
+    for i, (ax, h) in enumerate(zip(axes, horizons, strict=True)):
+        day = tables.daily.filter(pl.col("horizon") == h)
+        x = day[date_col].to_list()
+        ax.set_title(f"{h}-row forward return", loc="left", fontsize=10)
+        ic = day["ic"].drop_nulls()
+        if ic.len() == 0:
+            ax.plot(x, [0.0] * len(x), lw=0)  # keeps the date axis
+            _empty(ax, f"no IC: no date has two scored rows with a {h}-row forward return")
+            continue
+        lines = [
+            ("IC per date", day["ic"], dict(color="tab:gray", lw=0.5, alpha=0.5)),
+            (f"IC, {window}-date mean", day["ic_rolling"], dict(color=_COLORS["nav"], lw=1.4)),
+            (f"rank IC, {window}-date mean", day["rank_ic_rolling"], dict(color="tab:orange")),
+        ]
+        for label, values, style in lines:
+            ax.plot(x, values.to_numpy(), label=label if i == 0 else None, **style)
+        # dates with a handful of names have ICs near +-1: scale to the bulk of the dates
+        bulk = [s.drop_nulls().abs().quantile(BULK) or 0.0 for s in (ic, day["ic_rolling"])]
+        top = min(1.05, 1.15 * max(*bulk, 0.01))  # type: ignore[operator]
+        ax.set_ylim(-top, top)
+        ax.axhline(0.0, color="black", lw=0.6)
+        ax.set_ylabel("IC")
+    axes[0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False, fontsize=9)
+
+
+def _factor_quantiles(fig: Figure, quantile_returns: pl.DataFrame, horizons: list[int]) -> None:
+    axes = fig.subplots(1, len(horizons), squeeze=False)[0]
+    for ax, h in zip(axes, horizons, strict=True):
+        rows = quantile_returns.filter(pl.col("horizon") == h)
+        ax.set_title(f"{h}-row forward return", loc="left", fontsize=10)
+        ax.set_xlabel("quantile")
+        if rows.height == 0:
+            _empty(ax, "no quantile has\na forward return")
+            ax.set_xticks([])
+            continue
+        q = rows["quantile"].to_list()
+        bps = rows["mean_bps"].to_numpy()
+        colors = [_COLORS["funding"] if v >= 0 else _COLORS["cost"] for v in bps]
+        ax.bar(q, bps, color=colors, width=0.75)
+        ax.set_xticks(q)
+        ax.axhline(0.0, color="black", lw=0.6)
+    axes[0].set_ylabel("mean return, bps")
+
+
+def _factor_spread(ax: Axes, daily: pl.DataFrame, horizons: list[int], date_col: str) -> None:
+    for h in horizons:
+        day = daily.filter(pl.col("horizon") == h)
+        pct = day["cumulative_spread"] * 100
+        total = pct[-1] if pct.len() else 0.0
+        dates = day["spread"].is_not_null().sum()
+        label = f"{h}-row: {total:+.1f}% over {dates:,} dates with a spread"
+        ax.plot(day[date_col].to_list(), pct.to_numpy(), lw=1.2, label=label)
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_ylabel("cumulative top - bottom, %")
+    ax.set_title("Top minus bottom quantile, cumulative", loc="left", fontsize=11)
+
+
+def _factor_decay(ax: Axes, by_horizon: pl.DataFrame) -> None:
+    horizons = by_horizon["horizon"].to_list()
+    pos = list(range(len(horizons)))
+    width = 0.38
+    for offset, column, color, label in (
+        (-width / 2, "ic_mean", _COLORS["nav"], "mean IC"),
+        (width / 2, "rank_ic_mean", "tab:orange", "mean rank IC"),
+    ):
+        values = by_horizon[column].fill_nan(None).to_numpy()
+        at = [p + offset for p in pos]
+        bars = ax.bar(at, values, width, color=color, label=label)
+        ax.bar_label(bars, labels=[_fmt(v, "{:+.3f}") for v in values], fontsize=8, padding=2)
+        for x, v in zip(at, values, strict=True):
+            if not math.isfinite(v):  # no bar to label: say so at zero
+                ax.text(x, 0.0, _MISSING, ha="center", va="bottom", fontsize=8, color="#555")
+    ax.set_xticks(pos, [str(h) for h in horizons])
+    ax.set_xlim(-0.6, len(pos) - 0.4)
+    ax.margins(y=0.2)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, fontsize=9)
+    ax.set_xlabel("horizon, rows of each symbol")
+    ax.set_ylabel("IC")
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set_title("IC decay over the horizons", loc="left", fontsize=11)

@@ -103,9 +103,12 @@ def test_demo_writes_every_output(demo_dir):
 
 def test_demo_matches_the_python_api(demo_dir):
     panel = lf.synthetic_panel(n_symbols=N_SYMBOLS, n_days=N_DAYS, seed=2)
-    frame = lf.presets.carry()(panel.lazy()).collect()
+    frame = lf.presets.carry()(panel.lazy()).collect()  # no labels: the backtest's frame
     result = lf.backtest(frame, lf.presets.seed_allocator(), **lf.presets.SEED_BACKTEST)
-    assert pl.read_parquet(demo_dir / "signals.parquet").equals(frame)
+    # the signals gain the forward returns (one plan) and nothing else changes
+    with_labels = (lf.presets.carry() >> lf.ForwardReturns())(panel.lazy()).collect()
+    assert pl.read_parquet(demo_dir / "signals.parquet").equals(with_labels)
+    assert with_labels.drop(lf.label_columns([lf.ForwardReturns()])).equals(frame)
     assert pl.read_parquet(demo_dir / "metrics.parquet").equals(result.metrics)
     assert pl.read_parquet(demo_dir / "book.parquet").equals(result.book)
     record = json.loads((demo_dir / "summary.json").read_text())
