@@ -485,6 +485,8 @@ def test_lazy_input_custom_names_and_no_flag():
     assert renamed.metrics.rename({"d": "date"}).equals(plain.metrics)
     assert renamed.book.rename({"d": "date", "s": "symbol"}).equals(plain.book)
     assert plain.dropped["not_tradable_flag"] == 0
+    assert renamed.holdings.columns == ["d", "s", "weight", "dollar", "coin_qty"]
+    assert renamed.holdings.rename({"d": "date", "s": "symbol"}).equals(plain.holdings)
 
 
 def test_categorical_symbols_and_datetime_dates():

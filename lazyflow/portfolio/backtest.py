@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -114,9 +114,10 @@ class BacktestResult:
     def holdings(self) -> pl.DataFrame:
         """The book after each rebalance, forced exits left out: date, symbol, weight, dollar,
         coin_qty."""
+        date, symbol = self.book.columns[:2]
         return self.book.filter(~pl.col("exit")).select(
-            "date",
-            "symbol",
+            date,
+            symbol,
             pl.col("x_new").alias("weight"),
             pl.col("dollar_pos").alias("dollar"),
             "coin_qty",
@@ -246,156 +247,53 @@ def backtest(
     per-period volatility forecast and spread the half-spread fraction; funding is the rate
     paid by longs over t -> t+1 (used when `include_funding`). `periods_per_year` annualises
     the metrics. `progress(done, total)` is called at most ~100 times over the rebalance dates.
-    See the module docstring for the conventions.
+    The outputs keep `date_col` and `symbol_col` as column names. See the module docstring for
+    the conventions.
     """
-    if not isinstance(allocator, BufferedAllocator):
-        raise _fail("allocator", "must be a BufferedAllocator", allocator)
-    allocator.check()
-    for name, value, low, strict in [
-        ("cost_per_dollar", cost_per_dollar, 0.0, False),
-        ("init_nav", init_nav, 0.0, True),
-        ("periods_per_year", periods_per_year, 0.0, True),
-    ]:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not (number and math.isfinite(value) and (value > low if strict else value >= low)):
-            raise _fail(name, f"must be a finite number {'>' if strict else '>='} {low:g}", value)
-    if not isinstance(include_funding, bool):
-        raise _fail("include_funding", "must be a bool", include_funding)
+    _check_parameters(allocator, cost_per_dollar, include_funding, init_nav, periods_per_year)
     if progress is not None and not callable(progress):
         raise _fail("progress", "must be None or a callable(done, total)", progress)
-
-    numeric = [target_col, vol_col, spread_col, price_col]
+    names = {"target": target_col, "vol": vol_col, "spread": spread_col, "close": price_col}
     if include_funding:
-        numeric.append(funding_col)
-    kinds: dict[str, Kind | None] = {date_col: None, symbol_col: Kind.SYMBOL}
-    kinds |= dict.fromkeys(numeric, Kind.NUMERIC)
-    if tradable is not None:
-        kinds[tradable] = Kind.BOOL
-    lazy = frame.lazy()
-    _check_schema(lazy.collect_schema(), kinds)
-
-    flag = [pl.col(tradable).fill_null(False)] if tradable is not None else []
-    data = lazy.select(
-        pl.col(date_col),
-        pl.col(symbol_col).cast(pl.String),
-        *[pl.col(c).cast(pl.Float64) for c in dict.fromkeys(numeric)],
-        *flag,
-    ).collect()
-    if data.height == 0:
-        raise DataError("backtest: the frame has no rows")
-    for column in (date_col, symbol_col):
-        nulls = data[column].null_count()
-        if nulls:
-            raise DataError(f"backtest: column '{column}' has {nulls} null values")
-
-    # Integer codes: dates and symbols in sorted order, then one sort by (date, symbol).
-    symbols = data[symbol_col].unique().sort()
-    dates = data[date_col].unique().sort()
-    n_sym, n_dates = len(symbols), len(dates)
-    if n_dates < 2:
-        raise DataError(f"backtest: the frame needs at least 2 dates, it has {n_dates}")
-    code = data[symbol_col].cast(pl.Enum(symbols)).to_physical().to_numpy().astype(np.int64)
-    day = _dense_index(data[date_col].to_physical().to_numpy(), dates.to_physical().to_numpy())
-    key = day * n_sym + code
-    order = None if bool(np.all(key[1:] > key[:-1])) else np.argsort(key, kind="stable")
-    if order is not None:
-        key, day, code = key[order], day[order], code[order]
-        dup = np.flatnonzero(key[1:] == key[:-1])
-        if len(dup):
-            examples = ", ".join(
-                f"({dates[int(day[k])]}, {symbols[int(code[k])]})" for k in dup[:3]
-            )
-            raise DataError(
-                f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}"
-            )
-
-    def column(name: str) -> np.ndarray:
-        values = data[name].to_numpy()
-        return values if order is None else values[order]
-
-    target, vol, spread, close = (column(c) for c in numeric[:4])
-    funding = column(funding_col) if include_funding else None
-
-    # Tradable rows; every other row is counted under the first check it fails.
-    checks = [
-        ("not_tradable_flag", column(tradable) if tradable is not None else None),
-        ("bad_target", np.isfinite(target)),
-        ("bad_vol", np.isfinite(vol) & (vol > 0)),
-        ("bad_spread", np.isfinite(spread) & (spread > 0)),
-        ("bad_price", np.isfinite(close) & (close > 0)),
-    ]
-    price_ok = checks[-1][1]
-    ok = np.ones(len(key), dtype=bool)
-    dropped: dict[str, int] = {}
-    for reason, passed in checks:
-        if passed is None:
-            dropped[reason] = 0
-            continue
-        dropped[reason] = int(np.count_nonzero(ok & ~passed))
-        ok &= passed
-
+        names["funding"] = funding_col
+    panel = _load(frame, date_col, symbol_col, names, tradable)
+    ok, dropped = _tradable_rows(panel)
+    n_dates, n_reb = len(panel.dates), len(panel.dates) - 1
     rows = np.flatnonzero(ok)  # tradable rows, in (date, symbol) order
-    t_day, t_code = day[rows], code[rows]
-    all_bounds = np.searchsorted(day, np.arange(n_dates + 1))
+    t_day, t_code = panel.day[rows], panel.code[rows]
+    # date i's tradable rows are rows[bounds[i]:bounds[i+1]]; the book is those of dates < last
     bounds = np.searchsorted(t_day, np.arange(n_dates + 1))
-    w_desired, buffer = allocator.desired(target[rows], vol[rows], spread[rows], bounds)
-
-    # The scan over rebalance dates (all but the last). Book rows are the tradable rows of
-    # those dates, in order, so date i's outputs fill the slice bounds[i]:bounds[i+1].
-    # A symbol not tradable yesterday is new and starts from 0 (a held one was closed).
-    n_reb = n_dates - 1
+    target, vol, spread, close = (
+        panel.values[k][rows] for k in ("target", "vol", "spread", "close")
+    )
+    w_desired, buffer = allocator.desired(target, vol, spread, bounds)
+    scan = _scan(allocator, panel, t_code, bounds, w_desired, buffer, progress)
     n_book = int(bounds[n_reb])
-    x_prev, trade, x_new, trade_final = (np.empty(n_book) for _ in range(4))
-    next_row = np.empty(n_book, dtype=np.int64)  # latest row of the symbol at t+1
-    position = np.zeros(n_sym)
-    last_seen = np.full(n_sym, -2, dtype=np.int64)  # last date each symbol was tradable
-    row_of = np.full(n_sym, -1, dtype=np.int64)  # latest row of each symbol
-    row_ids = np.arange(len(key))
-    step = max(1, -(-n_reb // 100))
-    starts, all_starts = bounds.tolist(), all_bounds.tolist()
-    for i in range(n_reb):
-        a, b = starts[i], starts[i + 1]
-        codes = t_code[a:b]
-        tomorrow = slice(all_starts[i + 1], all_starts[i + 2])
-        row_of[code[tomorrow]] = row_ids[tomorrow]
-        next_row[a:b] = row_of[codes]
-        is_new = last_seen[codes] != i - 1
-        last_seen[codes] = i
-        prev = np.where(is_new, 0.0, position[codes])
-        out = allocator.rebalance(prev, is_new, w_desired[a:b], buffer[a:b])
-        position[codes] = out.x_new
-        x_prev[a:b], trade[a:b] = prev, out.trade
-        x_new[a:b], trade_final[a:b] = out.x_new, out.trade_final
-        if progress is not None and ((i + 1) % step == 0 or i + 1 == n_reb):
-            progress(i + 1, n_reb)
+    book_day, book_code, x_new = t_day[:n_book], t_code[:n_book], scan.x_new
+    book_bounds = bounds[: n_reb + 1]
 
-    # Marking to t+1 and forced exits, over every book row at once.
-    book_rows = rows[:n_book]
-    book_day = t_day[:n_book]
-    p0 = close[book_rows]
-    has_next = (next_row >= 0) & (day[next_row] == book_day + 1)
-    price_next = has_next & price_ok[next_row]
-    p1 = np.where(price_next, close[next_row], p0)
+    # Marking to t+1: the symbol's row at t+1, whether tradable or not.
+    nxt = scan.next_row
+    has_next = (nxt >= 0) & (panel.day[nxt] == book_day + 1)
+    price_next = has_next & panel.price_ok[nxt]
+    p0 = close[:n_book]
+    p1 = np.where(price_next, panel.values["close"][nxt], p0)
     is_held = x_new != 0.0
     dropped["no_next_price"] = int(np.count_nonzero(is_held & ~price_next))
-    book_bounds = bounds[: n_reb + 1]
     growth = segment_sums(x_new * (p1 - p0) / p0, book_bounds)
-    if funding is not None:
-        f1 = np.where(has_next, funding[next_row], np.nan)
+    carry = np.zeros(n_reb)
+    dropped["no_next_funding"] = 0
+    if include_funding:
+        f1 = np.where(has_next, panel.values["funding"][nxt], np.nan)
         fund_ok = np.isfinite(f1)
         dropped["no_next_funding"] = int(np.count_nonzero(is_held & ~fund_ok))
         carry = segment_sums(x_new * np.where(fund_ok, f1, 0.0), book_bounds)
-    else:
-        dropped["no_next_funding"] = 0
-        carry = np.zeros(n_reb)
-    # a position held at t whose symbol is not tradable at t+1 is closed at t+1 (a rebalance
-    # date, so not the frame's last)
-    closed = is_held & ~(has_next & ok[next_row]) & (book_day + 1 < n_reb)
-    e_day, e_code, e_prev = book_day[closed] + 1, t_code[:n_book][closed], x_new[closed]
 
-    turnover = segment_sums(np.abs(trade_final), book_bounds)
-    turnover += np.bincount(e_day, np.abs(e_prev), minlength=n_reb)
-    book_vol = vol[book_rows]
+    # Forced exits: held at t, not tradable at t+1 (a rebalance date, so not the last one).
+    closed = is_held & ~(has_next & ok[nxt]) & (book_day + 1 < n_reb)
+    exits = _Exits(book_day[closed] + 1, book_code[closed], x_new[closed])
+    turnover = segment_sums(np.abs(scan.trade_final), book_bounds)
+    turnover += np.bincount(exits.day, np.abs(exits.x_prev), minlength=n_reb)
 
     # NAV: nav_t = nav_{t-1} - cost + pnl + funding_pnl, in the notebook's order.
     nav_before, nav, cost, pnl, fund = (np.empty(n_reb) for _ in range(5))
@@ -411,11 +309,11 @@ def backtest(
         nav[i] = level
 
     root = math.sqrt(periods_per_year)
-    vol_d = np.sqrt(segment_sums(x_new**2 * book_vol**2, book_bounds))
+    vol_d = np.sqrt(segment_sums(x_new**2 * vol[:n_book] ** 2, book_bounds))
     metrics = (
         pl.DataFrame(
             {
-                "date": dates[:n_reb],
+                "date": panel.dates[:n_reb],
                 "nav": nav,
                 "daily_return": (nav - nav_before) / nav_before,
                 "pnl": pnl,
@@ -438,40 +336,22 @@ def backtest(
         .rename({"date": date_col})
     )
 
-    # The book: tradable rows and forced exits merged in (date, symbol) order.
     dollar_pos = x_new * nav_before[book_day]
-    n_exit = len(e_day)
-    # exit j goes before book row insert[j]; book row k moves down by the exits before it
-    insert = np.searchsorted(book_day * n_sym + t_code[:n_book], e_day * n_sym + e_code)
-    shift = np.cumsum(np.bincount(insert, minlength=n_book + 1))[:n_book]
-    at = (np.arange(n_book) + shift, insert + np.arange(n_exit))
-    zeros, nans = np.zeros(n_exit), np.full(n_exit, np.nan)
-    parts = {
-        "x_prev": (x_prev, e_prev),
-        "w_desired": (w_desired[:n_book], zeros),
-        "buffer": (buffer[:n_book], nans),
-        "delta": (w_desired[:n_book] - x_prev, -e_prev),
-        "trade": (trade, -e_prev),
-        "x_new": (x_new, zeros),
-        "trade_final": (trade_final, -e_prev),
-        "dollar_pos": (dollar_pos, zeros),
-        "coin_qty": (dollar_pos / p0, zeros),
-        "vol_fcst": (book_vol, nans),
+    book = {
+        "x_prev": scan.x_prev,
+        "w_desired": w_desired[:n_book],
+        "buffer": buffer[:n_book],
+        "delta": w_desired[:n_book] - scan.x_prev,
+        "trade": scan.trade,
+        "x_new": x_new,
+        "trade_final": scan.trade_final,
+        "dollar_pos": dollar_pos,
+        "coin_qty": dollar_pos / p0,
+        "vol_fcst": vol[:n_book],
     }
-    book = pl.DataFrame(
-        [
-            dates.gather(_merge(book_day, e_day, at)).alias(date_col),
-            symbols.gather(_merge(t_code[:n_book], e_code, at)).alias(symbol_col),
-            *[
-                pl.Series(name, _merge(t, e, at), nan_to_null=name in ("buffer", "vol_fcst"))
-                for name, (t, e) in parts.items()
-            ],
-            pl.Series("exit", _merge(np.zeros(n_book, bool), np.ones(n_exit, bool), at)),
-        ]
-    )
     return BacktestResult(
         metrics=metrics,
-        book=book,
+        book=_book_frame(panel, book_day, book_code, book, exits),
         dropped={reason: dropped[reason] for reason in DROP_REASONS},
         allocator=allocator,
         cost_per_dollar=cost_per_dollar,
@@ -479,4 +359,215 @@ def backtest(
         tradable=tradable,
         init_nav=init_nav,
         periods_per_year=periods_per_year,
+    )
+
+
+def _check_parameters(
+    allocator: BufferedAllocator,
+    cost_per_dollar: float,
+    include_funding: bool,
+    init_nav: float,
+    periods_per_year: float,
+) -> None:
+    if not isinstance(allocator, BufferedAllocator):
+        raise _fail("allocator", "must be a BufferedAllocator", allocator)
+    allocator.check()
+    for name, value, strict in [
+        ("cost_per_dollar", cost_per_dollar, False),
+        ("init_nav", init_nav, True),
+        ("periods_per_year", periods_per_year, True),
+    ]:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and (value > 0 if strict else value >= 0)):
+            raise _fail(name, f"must be a finite number {'>' if strict else '>='} 0", value)
+    if not isinstance(include_funding, bool):
+        raise _fail("include_funding", "must be a bool", include_funding)
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """The collected frame as numpy arrays in (date, symbol) order, with integer codes."""
+
+    dates: pl.Series  # the distinct dates, sorted; `day` indexes them
+    symbols: pl.Series  # the distinct symbols (strings), sorted; `code` indexes them
+    day: np.ndarray
+    code: np.ndarray
+    values: dict[str, np.ndarray]  # target, vol, spread, close, [funding], [flag]
+    price_ok: np.ndarray  # finite close > 0
+
+
+def _load(
+    frame: pl.DataFrame | pl.LazyFrame,
+    date_col: str,
+    symbol_col: str,
+    names: dict[str, str],
+    tradable: str | None,
+) -> _Panel:
+    """Check the schema, collect once, code dates and symbols, sort by (date, symbol)."""
+    kinds: dict[str, Kind | None] = {date_col: None, symbol_col: Kind.SYMBOL}
+    kinds |= dict.fromkeys(names.values(), Kind.NUMERIC)
+    if tradable is not None:
+        kinds[tradable] = Kind.BOOL
+    lazy = frame.lazy()
+    _check_schema(lazy.collect_schema(), kinds)
+    flag = [pl.col(tradable).fill_null(False)] if tradable is not None else []
+    data = lazy.select(
+        pl.col(date_col),
+        pl.col(symbol_col).cast(pl.String),
+        *[pl.col(c).cast(pl.Float64) for c in dict.fromkeys(names.values())],
+        *flag,
+    ).collect()
+    if data.height == 0:
+        raise DataError("backtest: the frame has no rows")
+    for column in (date_col, symbol_col):
+        nulls = data[column].null_count()
+        if nulls:
+            raise DataError(f"backtest: column '{column}' has {nulls} null values")
+
+    symbols = data[symbol_col].unique().sort()
+    dates = data[date_col].unique().sort()
+    if len(dates) < 2:
+        raise DataError(f"backtest: the frame needs at least 2 dates, it has {len(dates)}")
+    code = data[symbol_col].cast(pl.Enum(symbols)).to_physical().to_numpy().astype(np.int64)
+    day = _dense_index(data[date_col].to_physical().to_numpy(), dates.to_physical().to_numpy())
+    key = day * len(symbols) + code
+    order = None if bool(np.all(key[1:] > key[:-1])) else np.argsort(key, kind="stable")
+    if order is not None:
+        key, day, code = key[order], day[order], code[order]
+        dup = np.flatnonzero(key[1:] == key[:-1])
+        if len(dup):
+            examples = ", ".join(
+                f"({dates[int(day[k])]}, {symbols[int(code[k])]})" for k in dup[:3]
+            )
+            raise DataError(
+                f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}"
+            )
+    columns = {**names, **({"flag": tradable} if tradable is not None else {})}
+    values = {}
+    for role, name in columns.items():
+        array = data[name].to_numpy()
+        values[role] = array if order is None else array[order]
+    close = values["close"]
+    price_ok = np.isfinite(close) & (close > 0)
+    return _Panel(dates, symbols, day, code, values, price_ok)
+
+
+def _tradable_rows(panel: _Panel) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows that may trade, and the others counted under the first check they fail."""
+    v = panel.values
+    checks = [
+        ("not_tradable_flag", v.get("flag")),
+        ("bad_target", np.isfinite(v["target"])),
+        ("bad_vol", np.isfinite(v["vol"]) & (v["vol"] > 0)),
+        ("bad_spread", np.isfinite(v["spread"]) & (v["spread"] > 0)),
+        ("bad_price", panel.price_ok),
+    ]
+    ok = np.ones(len(panel.day), dtype=bool)
+    dropped = {}
+    for reason, passed in checks:
+        dropped[reason] = 0 if passed is None else int(np.count_nonzero(ok & ~passed))
+        if passed is not None:
+            ok &= passed
+    return ok, dropped
+
+
+class _Scan(NamedTuple):
+    x_prev: np.ndarray
+    trade: np.ndarray
+    x_new: np.ndarray
+    trade_final: np.ndarray
+    next_row: np.ndarray  # the symbol's latest row of the frame up to t+1 (-1: none)
+
+
+def _scan(
+    allocator: BufferedAllocator,
+    panel: _Panel,
+    t_code: np.ndarray,
+    bounds: np.ndarray,
+    w_desired: np.ndarray,
+    buffer: np.ndarray,
+    progress: Callable[[int, int], None] | None,
+) -> _Scan:
+    """The per-date loop over rebalance dates (all but the last).
+
+    Date i's outputs fill the slice bounds[i]:bounds[i+1] of preallocated arrays. Positions
+    live in a dense array indexed by symbol code; a symbol not tradable yesterday is new and
+    starts from 0 (had it been held, it was closed).
+    """
+    n_sym, n_reb = len(panel.symbols), len(panel.dates) - 1
+    n_book = int(bounds[n_reb])
+    x_prev, trade, x_new, trade_final = (np.empty(n_book) for _ in range(4))
+    next_row = np.empty(n_book, dtype=np.int64)
+    position = np.zeros(n_sym)
+    last_seen = np.full(n_sym, -2, dtype=np.int64)  # last date each symbol was tradable
+    row_of = np.full(n_sym, -1, dtype=np.int64)  # latest row of each symbol
+    row_ids = np.arange(len(panel.code))
+    all_starts = np.searchsorted(panel.day, np.arange(n_reb + 2)).tolist()
+    starts = bounds.tolist()
+    step = max(1, -(-n_reb // 100))
+    for i in range(n_reb):
+        a, b = starts[i], starts[i + 1]
+        codes = t_code[a:b]
+        tomorrow = slice(all_starts[i + 1], all_starts[i + 2])
+        row_of[panel.code[tomorrow]] = row_ids[tomorrow]
+        next_row[a:b] = row_of[codes]
+        is_new = last_seen[codes] != i - 1
+        last_seen[codes] = i
+        prev = np.where(is_new, 0.0, position[codes])
+        out = allocator.rebalance(prev, is_new, w_desired[a:b], buffer[a:b])
+        position[codes] = out.x_new
+        x_prev[a:b], trade[a:b] = prev, out.trade
+        x_new[a:b], trade_final[a:b] = out.x_new, out.trade_final
+        if progress is not None and ((i + 1) % step == 0 or i + 1 == n_reb):
+            progress(i + 1, n_reb)
+    return _Scan(x_prev, trade, x_new, trade_final, next_row)
+
+
+class _Exits(NamedTuple):
+    day: np.ndarray
+    code: np.ndarray
+    x_prev: np.ndarray
+
+
+def _book_frame(
+    panel: _Panel,
+    day: np.ndarray,
+    code: np.ndarray,
+    columns: dict[str, np.ndarray],
+    exits: _Exits,
+) -> pl.DataFrame:
+    """The book: the tradable rows and the forced exits, merged in (date, symbol) order."""
+    n_book, n_exit = len(day), len(exits.day)
+    n_sym = len(panel.symbols)
+    # exit j goes before book row insert[j]; book row k moves down by the exits before it
+    insert = np.searchsorted(day * n_sym + code, exits.day * n_sym + exits.code)
+    shift = np.cumsum(np.bincount(insert, minlength=n_book + 1))[:n_book]
+    at = (np.arange(n_book) + shift, insert + np.arange(n_exit))
+    zeros, nans, close = np.zeros(n_exit), np.full(n_exit, np.nan), -exits.x_prev
+    exit_values = {
+        "x_prev": exits.x_prev,
+        "w_desired": zeros,
+        "buffer": nans,
+        "delta": close,
+        "trade": close,
+        "x_new": zeros,
+        "trade_final": close,
+        "dollar_pos": zeros,
+        "coin_qty": zeros,
+        "vol_fcst": nans,
+    }
+    return pl.DataFrame(
+        [
+            panel.dates.gather(_merge(day, exits.day, at)),
+            panel.symbols.gather(_merge(code, exits.code, at)),
+            *[
+                pl.Series(
+                    name,
+                    _merge(values, exit_values[name], at),
+                    nan_to_null=name in ("buffer", "vol_fcst"),
+                )
+                for name, values in columns.items()
+            ],
+            pl.Series("exit", _merge(np.zeros(n_book, bool), np.ones(n_exit, bool), at)),
+        ]
     )
