@@ -590,6 +590,11 @@ def test_summary_zero_variance_is_nan_or_inf():
     up = tiny([(d, "A", 0.5, 10.0 * 1.01**d, True) for d in range(5)])
     s_up = lf.backtest(up, OPEN, include_funding=False).summary()
     assert s_up["sortino"] == math.inf and s_up["calmar"] == math.inf and s_up["max_drawdown"] == 0
+    rocket = tiny([(0, "A", 0.5, 1.0, True), (1, "A", 0.5, 1000.0, True)])
+    assert lf.backtest(rocket, OPEN, include_funding=False).summary()["cagr"] == math.inf
+    crash = tiny([(0, "A", -0.5, 1.0, True), (1, "A", 0.5, 1000.0, True)])
+    s_crash = lf.backtest(crash, OPEN, include_funding=False).summary()
+    assert s_crash["cagr"] == -1.0 and s_crash["total_return"] < -1
 
 
 # ------------------------------------------------------------------ property tests

@@ -135,14 +135,19 @@ class BacktestResult:
         }
 
     def summary(self, periods_per_year: float | None = None) -> dict[str, float]:
-        """Headline statistics of the daily returns, annualised with `periods_per_year`.
+        """Headline statistics of the daily returns r, annualised with P = `periods_per_year`.
 
-        total_return = nav_end/init_nav - 1; cagr = (nav_end/init_nav)^(P/n) - 1 (-1 once NAV
-        is <= 0); ann_vol = std(r, ddof=1)*sqrt(P); sharpe = mean(r)/std(r)*sqrt(P); sortino =
-        mean(r)/sqrt(mean(min(r,0)^2))*sqrt(P); max_drawdown = min drawdown (<= 0); calmar =
-        cagr/|max_drawdown|; averages of turnover_pct, gross and net exposure per date; sums of
-        cost and funding_pnl (NAV units); n_days = metrics rows. A ratio with a zero
-        denominator is nan when its numerator is 0, else +-inf; std needs 2 days (else nan).
+        - total_return = nav_end/init_nav - 1
+        - cagr = (nav_end/init_nav)^(P/n) - 1 over n metrics rows (-1 once NAV <= 0, inf on
+          overflow)
+        - ann_vol = std(r, ddof=1)*sqrt(P); sharpe = mean(r)/std(r)*sqrt(P);
+          sortino = mean(r)/sqrt(mean(min(r, 0)^2))*sqrt(P)
+        - max_drawdown = min drawdown (<= 0); calmar = cagr/|max_drawdown|
+        - avg_turnover, avg_gross, avg_net: means of turnover_pct, gross and net exposure
+        - total_cost, total_funding: sums of cost and funding_pnl (NAV units); n_days = n
+
+        A ratio with a zero denominator is nan when its numerator is 0, else +-inf; std needs
+        two days (nan otherwise).
         """
         ppy = self.periods_per_year if periods_per_year is None else periods_per_year
         if not ppy > 0:
@@ -151,7 +156,7 @@ class BacktestResult:
         r = m["daily_return"].to_numpy()
         n = len(r)
         growth = float(m["nav"][-1]) / self.init_nav
-        cagr = growth ** (ppy / n) - 1.0 if growth > 0 else -1.0
+        cagr = _cagr(growth, ppy / n)
         std = float(r.std(ddof=1)) if n > 1 else math.nan
         mean = float(r.mean())
         downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
@@ -172,6 +177,16 @@ class BacktestResult:
             "total_funding": float(m["funding_pnl"].sum()),
             "n_days": float(n),
         }
+
+
+def _cagr(growth: float, years_inverse: float) -> float:
+    """growth^(1/years) - 1: -1 once the NAV is <= 0, inf when it overflows."""
+    if growth <= 0:
+        return -1.0
+    try:
+        return growth**years_inverse - 1.0
+    except OverflowError:
+        return math.inf
 
 
 def _ratio(num: float, den: float) -> float:
