@@ -150,6 +150,9 @@ def test_segment_sums_and_shrink():
         ("periods_per_year", 0),
         ("ignore_open", "yes"),
         ("max_pos", "0.05"),
+        ("gross_cap", float("inf")),
+        ("turnover_cap", float("inf")),
+        ("vol_target", True),
     ],
 )
 def test_bad_parameters_raise_config_error_naming_them(field, value):

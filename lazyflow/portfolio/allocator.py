@@ -23,6 +23,7 @@ also be a 2-D array (symbols x configurations) with per-symbol vectors shaped ``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -52,7 +53,8 @@ class Trades(NamedTuple):
 def segment_sums(values: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
     """Sums over axis 0 of the row segments ``[bounds[i], bounds[i+1])``; empty segments sum to 0.
 
-    ``bounds=None`` means one segment holding every row (the result is then a plain sum).
+    `bounds` is non-decreasing and ends at ``len(values)``; ``bounds=None`` means one segment
+    holding every row (the result is then a plain sum).
     """
     if bounds is None:
         return values.sum(axis=0)
@@ -100,22 +102,24 @@ class BufferedAllocator:
 
     def check(self) -> None:
         """Raise `ConfigError` naming the first parameter with a bad value."""
-        rules = [
-            ("lambda_risk", self.lambda_risk, False, "must be > 0"),
-            ("gamma_cost", self.gamma_cost, False, "must be >= 0"),
-            ("max_pos", self.max_pos, False, "must be > 0"),
-            ("gross_cap", self.gross_cap, False, "must be > 0"),
-            ("turnover_cap", self.turnover_cap, True, "must be None or >= 0"),
-            ("vol_target", self.vol_target, True, "must be None or > 0"),
-            ("periods_per_year", self.periods_per_year, False, "must be > 0"),
+        rules = [  # (name, value, None allowed, 0 allowed)
+            ("lambda_risk", self.lambda_risk, False, False),
+            ("gamma_cost", self.gamma_cost, False, True),
+            ("max_pos", self.max_pos, False, False),
+            ("gross_cap", self.gross_cap, False, False),
+            ("turnover_cap", self.turnover_cap, True, True),
+            ("vol_target", self.vol_target, True, False),
+            ("periods_per_year", self.periods_per_year, False, False),
         ]
-        for name, value, optional, rule in rules:
+        for name, value, optional, zero in rules:
             if value is None and optional:
                 continue
             number = isinstance(value, int | float) and not isinstance(value, bool)
-            ok = number and (value >= 0 if ">=" in rule else value > 0)
-            if not ok:
-                raise ConfigError(f"BufferedAllocator: parameter '{name}' {rule}, got {value!r}")
+            if not (number and math.isfinite(value) and (value >= 0 if zero else value > 0)):
+                rule = f"{'None or ' if optional else ''}a finite number {'>=' if zero else '>'} 0"
+                raise ConfigError(
+                    f"BufferedAllocator: parameter '{name}' must be {rule}, got {value!r}"
+                )
         if not isinstance(self.ignore_open, bool | np.bool_):
             got = self.ignore_open
             raise ConfigError(
