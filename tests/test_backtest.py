@@ -677,6 +677,9 @@ def test_property_no_trade_inside_buffer(frame, alloc):
 
 @given(frame=frames, alloc=params, cut=st.integers(1, 11), seed=st.integers(0, 1000))
 def test_property_no_look_ahead_and_row_order(frame, alloc, cut, seed):
+    """Rows in any order give the same result. Cut at date T (rows dated <= T kept), T is the
+    last date, so it has no book or metrics row; every row dated < T (whose metrics use
+    prices up to T) must equal the full run's."""
     dates = sorted(frame["date"].unique())
     if len(dates) < 2:
         return
