@@ -111,11 +111,70 @@ def test_false_means_none_only_for_optional_parameters():
         ('[backtest]\ninclude_funding = "yes"', ("backtest.include_funding", "true or false")),
         ("[backtest]\nframe = 1", ("backtest.frame", "unknown")),
         ("[output]\ndir = 3", ("output.dir", "a string")),
+        ("[factor]\nscor = 1", ("factor.scor", "unknown", "score, quantile_col, horizons")),
+        ("factor = 1", ("[factor] must be a table",)),
+        ('[factor]\nenabled = "no"', ("factor.enabled", "true or false")),
+        ("[factor]\nhorizons = 5", ("factor.horizons", "a list of integers")),
+        ("[factor]\nhorizons = [1, 1]", ("factor", "horizons", "distinct")),
+        ("[factor]\nhorizons = []", ("factor", "horizons", "non-empty")),
+        ("[factor]\nhorizons = [5, -1]", ("factor", "horizons", "-1")),
+        ("[factor]\nrolling_window = 0", ("factor", "rolling_window", ">= 1")),
+        ("[factor]\nperiods_per_year = 0", ("factor", "periods_per_year", "> 0")),
+        ("[factor]\nmask = 3", ("factor.mask", "a string or false")),
+        (
+            '[[stages]]\ntype = "ForwardReturns"\n[[stages]]\ntype = "DropNulls"',
+            ("stages[1]", "label stage", "stages[2] DropNulls"),
+        ),
+        (
+            '[[stages]]\ntype = "ForwardReturns"\n[[stages]]\ntype = "ForwardReturns"',
+            ("ForwardReturns appears 2 times",),
+        ),
+        (
+            '[[stages]]\ntype = "ForwardReturns"\nhorizons = [1, 2]\n[factor]\nhorizons = [2, 5]',
+            ("factor.horizons", "[5]", "stages[1] ForwardReturns"),
+        ),
+        ('[backtest]\ntarget_col = "fwd_ret_5"', ("backtest.target_col", "label column")),
+        (
+            '[[stages]]\ntype = "ForwardReturns"\noutput_prefix = "y"\n[backtest]\ntradable = "y1"',
+            ("backtest.tradable", "'y1'", "label column"),
+        ),
         ('[output]\nfolder = "x"', ("output.folder", "allowed: dir")),
     ],
 )
 def test_config_errors_name_the_key_and_what_is_allowed(text, fragments):
     config_error(text, *fragments)
+
+
+def test_factor_section_defaults_and_labels():
+    config = parse("")
+    assert config.factor == lf.config.FactorConfig()
+    assert config.label_stage() == lf.ForwardReturns(horizons=(1, 5, 20))
+    assert config.pipeline().stages == ()
+    assert config.pipeline(labels=True).stages == (lf.ForwardReturns(horizons=(1, 5, 20)),)
+    config = parse(
+        '[[stages]]\ntype = "LogReturns"\n'
+        '[factor]\nscore = "s"\nquantile_col = "q"\nhorizons = [3, 1]\nmask = "m"\n'
+        "rolling_window = 7\nperiods_per_year = 252\nenabled = false"
+    )
+    assert config.factor == lf.config.FactorConfig(
+        enabled=False, score="s", quantile_col="q", horizons=(3, 1), mask="m",
+        rolling_window=7, periods_per_year=252.0,
+    )  # fmt: skip
+    assert config.pipeline(labels=True).stages == (
+        lf.LogReturns(),
+        lf.ForwardReturns(horizons=(3, 1)),
+    )
+    assert config.analysis() == lf.FactorAnalysis(
+        score="s", quantile_col="q", horizons=(3, 1), mask="m"
+    )
+    assert config.parameters()["factor"]["horizons"] == (3, 1)
+    # a label stage listed last is fine, and the [factor] horizons pick some of its horizons
+    config = parse(
+        '[[stages]]\ntype = "LogReturns"\n[[stages]]\ntype = "ForwardReturns"\n'
+        "horizons = [1, 2, 3]\n[factor]\nhorizons = [2]"
+    )
+    assert config.pipeline(labels=True).stages == config.stages
+    assert config.analysis().horizons == (2,)
 
 
 def test_bad_synthetic_size_names_the_data_section():
