@@ -181,7 +181,7 @@ def _out_dir(config: RunConfig, args: argparse.Namespace) -> Path:
 
 def _explain(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    pipeline = config.pipeline()
+    pipeline = config.pipeline(labels=config.factor.enabled)  # the plan that `run` collects
     with Progress("reading data", enabled=_bar(args.quiet)).working():
         panel = config.data.scan()
     schema = panel.collect_schema()

@@ -3,6 +3,7 @@
 import io
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -197,6 +198,24 @@ def test_explain_prints_schema_flow_and_plan(tmp_path, capsys):
     assert "funding_rate" in funding_line and "is_universe" in funding_line
     assert "carry_score (Float64)" in flow
     assert "carry_score" in plan
+    # run's plan: the forward returns of the factor analysis come last
+    last = [line for line in flow.splitlines() if line.strip()][-2:]
+    assert last[0].startswith("ForwardReturns") and "close (numeric)" in last[0]
+    assert "fwd_ret_1 (Float64), fwd_ret_5 (Float64), fwd_ret_20 (Float64)" in last[1]
+    assert "fwd_ret_20" in plan
+
+
+def test_demo_report_has_the_factor_section(demo_dir):
+    page = (demo_dir / "report.html").read_text()
+    assert 'id="factor"' in page
+    assert len(re.findall(r'<img src="([^"]+)"', page)) == 10  # 6 backtest + 4 factor charts
+    summary = pl.read_parquet(demo_dir / "factor.parquet")
+    assert set(summary["horizon"].drop_nulls()) == {1, 5, 20}
+    assert summary.columns == ["metric", "horizon", "quantile", "value"]
+    daily = pl.read_parquet(demo_dir / "factor_daily.parquet")
+    assert daily["date"].n_unique() == N_DAYS
+    record = json.loads((demo_dir / "summary.json").read_text())
+    assert record["parameters"]["factor"]["horizons"] == [1, 5, 20]
 
 
 def assert_one_line_error(err: str, *fragments: str) -> None:
