@@ -224,6 +224,8 @@ def test_example_configs_build_the_presets(name, preset):
     for key, value in lf.presets.SEED_BACKTEST.items():
         assert config.backtest[key] == value
     assert config.data.source == "synthetic"
+    assert config.analysis() == lf.FactorAnalysis(horizons=(1, 5, 20))
+    assert config.pipeline(labels=True).stages == (*expected.stages, lf.ForwardReturns())
     # same outputs on a small panel
     panel = lf.synthetic_panel(n_symbols=30, n_days=120, seed=3).lazy()
     got = config.pipeline()(panel).collect()
