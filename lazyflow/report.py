@@ -491,7 +491,7 @@ def _factor_sections(chart: ChartFn, factor: FactorSection) -> list[Section]:
             chart(
                 "factor_quantiles",
                 lambda fig: _factor_quantiles(fig, tables.quantile_returns, horizons),
-                height=3.2,
+                height=0.4 + 2.9 * _grid(n)[0],
                 time_axis=False,
             ),
         ),
@@ -554,22 +554,32 @@ def _factor_ic(
 
 
 def _factor_quantiles(fig: Figure, quantile_returns: pl.DataFrame, horizons: list[int]) -> None:
-    axes = fig.subplots(1, len(horizons), squeeze=False)[0]
-    for ax, h in zip(axes, horizons, strict=True):
-        rows = quantile_returns.filter(pl.col("horizon") == h)
+    rows, cols = _grid(len(horizons))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(horizons) :]:
+        ax.remove()
+    for i, (ax, h) in enumerate(zip(axes, horizons, strict=False)):
+        data = quantile_returns.filter(pl.col("horizon") == h)
         ax.set_title(f"{h}-row forward return", loc="left", fontsize=10)
         ax.set_xlabel("quantile")
-        if rows.height == 0:
+        if i % cols == 0:
+            ax.set_ylabel("mean return, bps")
+        if data.height == 0:
             _empty(ax, "no quantile has\na forward return")
             ax.set_xticks([])
             continue
-        q = rows["quantile"].to_list()
-        bps = rows["mean_bps"].to_numpy()
+        q = data["quantile"].to_list()
+        bps = data["mean_bps"].to_numpy()
         colors = [_COLORS["funding"] if v >= 0 else _COLORS["cost"] for v in bps]
         ax.bar(q, bps, color=colors, width=0.75)
-        ax.set_xticks(q)
+        ax.set_xticks(q if len(q) <= 12 else q[:: math.ceil(len(q) / 12)])
         ax.axhline(0.0, color="black", lw=0.6)
-    axes[0].set_ylabel("mean return, bps")
+
+
+def _grid(n: int) -> tuple[int, int]:
+    """Rows and columns for `n` small panels, at most three per row."""
+    cols = min(n, 3)
+    return math.ceil(n / cols), cols
 
 
 def _factor_spread(ax: Axes, daily: pl.DataFrame, horizons: list[int], date_col: str) -> None:
