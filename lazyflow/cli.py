@@ -21,7 +21,7 @@ import polars as pl
 
 from lazyflow import __version__, presets
 from lazyflow.config import DataConfig, RunConfig, load_config
-from lazyflow.errors import ConfigError, LazyflowError
+from lazyflow.errors import ConfigError, LazyflowError, SchemaError
 from lazyflow.portfolio import backtest
 from lazyflow.progress import Progress
 from lazyflow.report import FactorSection, format_factor_summary, format_value, write_report
@@ -217,13 +217,18 @@ def _columns(columns: Mapping[str, str]) -> str:
     return ", ".join(f"{c} ({t})" for c, t in columns.items()) or "-"
 
 
-def _signals(config: RunConfig, quiet: bool, labels: bool = False) -> pl.DataFrame:
+def _signals(config: RunConfig, quiet: bool, labels: bool, hint: str = "") -> pl.DataFrame:
     """Read the config's panel and collect its pipeline in one plan (a spinner on a
     terminal). With `labels`, the plan adds the forward returns and the [factor]
-    columns are checked before anything is read."""
+    columns are checked against its schema before it is collected (`hint` joins
+    the error)."""
     plan = config.pipeline(labels)(config.data.scan())
     if labels:
-        config.analysis().validate(plan.collect_schema(), "[factor]")
+        try:
+            config.analysis().validate(plan.collect_schema(), "[factor]")
+        except SchemaError as exc:
+            problem = f"{exc.problem} (check [factor] score, quantile_col and mask{hint})"
+            raise SchemaError(exc.stage, exc.column, problem, exc.available) from exc
     with Progress("computing signals", enabled=_bar(quiet)).working():
         return plan.collect()
 
@@ -252,7 +257,7 @@ def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
     unless [factor] enabled = false, forward returns join the signals (one plan; they add
     columns only and the backtest reads none) and the factor files and section are added."""
     labels = config.factor.enabled
-    frame = _signals(config, quiet, labels=labels)
+    frame = _signals(config, quiet, labels, hint=", or set [factor] enabled = false")
     bar = Progress("backtest", enabled=_bar(quiet))
     result = backtest(frame, config.allocator, **config.backtest, progress=bar)
     bar.close()

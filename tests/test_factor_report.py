@@ -258,3 +258,13 @@ def test_report_survives_empty_panels(tmp_path):
 def test_report_needs_something_to_report(tmp_path):
     with pytest.raises(lf.LazyflowError, match="nothing to report"):
         write_report(tmp_path, python_api_frame(labels=False), None)
+
+
+def test_run_names_the_factor_score_it_cannot_find(tmp_path, capsys):
+    text = CONFIG.replace("[factor]", '[factor]\nscore = "momentum"')
+    code, _, err = cli("run", write(tmp_path, text), "--out", tmp_path / "o", capsys=capsys)
+    assert code == 1
+    assert "'momentum' is missing" in err and "enabled = false" in err
+    assert not (tmp_path / "o").exists()
+    text = text.replace("[factor]", "[factor]\nenabled = false")
+    assert cli("run", write(tmp_path, text), "--out", tmp_path / "o", "-q", capsys=capsys)[0] == 0
