@@ -105,11 +105,10 @@ def write_report(
         blocks.append(_factor_html(factor, _factor_sections(chart, factor)))
     n_symbols = frame["symbol"].n_unique() if "symbol" in frame.columns else "?"
     spans.append(f"Signals frame of {frame.height:,} rows and {n_symbols} symbols.")
-    params = (
-        parameters if parameters is not None else {"backtest": result.params()} if result else {}
-    )
+    if parameters is None:
+        parameters = {"backtest": result.params()} if result is not None else {}
     path = out / "report.html"
-    path.write_text(_page(title, " ".join(spans), params, blocks), encoding="utf-8")
+    path.write_text(_page(title, " ".join(spans), parameters, blocks), encoding="utf-8")
     return path
 
 
@@ -176,8 +175,8 @@ def _matplotlib() -> tuple[type[Figure], Any]:
 
 
 def _style(ax: Axes, mdates: Any) -> None:
-    """Grid, no top/right spines, a legend when there are labels; dates on x unless
-    `mdates` is None."""
+    """Grid, no top/right spines, a legend when there are labels (and none yet); dates
+    on x unless `mdates` is None."""
     if mdates is not None:
         locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
         ax.xaxis.set_major_locator(locator)
@@ -185,7 +184,8 @@ def _style(ax: Axes, mdates: Any) -> None:
     ax.grid(True, alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(x=0.01)
-    if ax.get_legend() is None and ax.get_legend_handles_labels()[0]:
+    has_legend = ax.get_legend() is not None or bool(ax.figure.legends)
+    if not has_legend and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", frameon=False, fontsize=9)
 
 
@@ -450,11 +450,17 @@ def _factor_html(factor: FactorSection, sections: list[Section]) -> str:
     )
     head = "".join(f"<th>{h}</th>" for h in horizons)
     body = "".join(
-        f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{v}</td>" for v in vals) + "</tr>"
+        f"<tr><th>{html.escape(label)}</th>"
+        + "".join(f"<td>{html.escape(v)}</td>" for v in vals)
+        + "</tr>"
         for label, vals in rows
     )
-    table = f"<table><thead><tr><th>horizon</th>{head}</tr></thead><tbody>{body}</tbody></table>"
-    extra = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in other)
+    table = (
+        f"<table><thead><tr><th>horizon, rows</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+    extra = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in other
+    )
     return f"""<h2 id="factor">Factor analysis: {html.escape(a.score)}</h2>
 <p class="note">{html.escape(note)}</p>
 <div class="grid">
@@ -528,7 +534,8 @@ def _factor_ic(
     fig: Figure, tables: FactorTables, horizons: list[int], window: int, date_col: str
 ) -> None:
     axes = fig.subplots(len(horizons), 1, sharex=True, squeeze=False)[:, 0]
-    for i, (ax, h) in enumerate(zip(axes, horizons, strict=True)):
+    labelled = False
+    for ax, h in zip(axes, horizons, strict=True):
         day = tables.daily.filter(pl.col("horizon") == h)
         x = day[date_col].to_list()
         ax.set_title(f"{h}-row forward return", loc="left", fontsize=10)
@@ -543,14 +550,16 @@ def _factor_ic(
             (f"rank IC, {window}-date mean", day["rank_ic_rolling"], dict(color="tab:orange")),
         ]
         for label, values, style in lines:
-            ax.plot(x, values.to_numpy(), label=label if i == 0 else None, **style)
+            ax.plot(x, values.to_numpy(), label=None if labelled else label, **style)
+        labelled = True  # one legend for all panels
         # dates with a handful of names have ICs near +-1: scale to the bulk of the dates
         bulk = [s.drop_nulls().abs().quantile(BULK) or 0.0 for s in (ic, day["ic_rolling"])]
         top = min(1.05, 1.15 * max(*bulk, 0.01))  # type: ignore[operator]
         ax.set_ylim(-top, top)
         ax.axhline(0.0, color="black", lw=0.6)
         ax.set_ylabel("IC")
-    axes[0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False, fontsize=9)
+    if labelled:
+        fig.legend(loc="outside upper right", ncol=3, frameon=False, fontsize=9)
 
 
 def _factor_quantiles(fig: Figure, quantile_returns: pl.DataFrame, horizons: list[int]) -> None:
