@@ -197,7 +197,7 @@ def test_run_adds_the_factor_section_and_leaves_the_backtest_unchanged(tmp_path)
     assert "Summary statistics" in page_on
 
 
-def test_a_configured_forward_returns_stage_is_used_not_duplicated(tmp_path):
+def test_a_configured_forward_returns_stage_is_used_not_duplicated(tmp_path, capsys):
     text = CONFIG.replace(
         "[factor]\nhorizons = [1, 4, 12]",
         '[[stages]]\ntype = "ForwardReturns"\nhorizons = [2, 6]\noutput_prefix = "ret_"\n[factor]',
@@ -207,7 +207,8 @@ def test_a_configured_forward_returns_stage_is_used_not_duplicated(tmp_path):
     assert config.label_stage() == lf.ForwardReturns(horizons=(2, 6), output_prefix="ret_")
     analysis = config.analysis()
     assert (analysis.horizons, analysis.prefix) == ((2, 6), "ret_")
-    assert main(["factor", str(tmp_path / "run.toml"), "--out", str(tmp_path / "o"), "-q"]) == 0
+    got = cli("factor", tmp_path / "run.toml", "--out", tmp_path / "o", "-q", capsys=capsys)
+    assert got == (0, "", "")  # --quiet: nothing on stdout or stderr
     summary = pl.read_parquet(tmp_path / "o" / "factor.parquet")
     assert set(summary["horizon"].drop_nulls()) == {2, 6}
 
