@@ -274,20 +274,17 @@ def _check_labels(config: RunConfig) -> None:
     its horizons cover [factor] horizons, and no [backtest] column is a label column."""
     stages = config.stages
     labels = [i for i, stage in enumerate(stages, start=1) if stage.is_label]
-    for i in labels:
-        after = [j for j in range(i + 1, len(stages) + 1) if not stages[j - 1].is_label]
-        if after:
-            j = after[0]
-            raise ConfigError(
-                f"stages[{i}]: {stages[i - 1].name} is a label stage (it looks forward) and "
-                f"must come after every other stage; stages[{j}] {stages[j - 1].name} follows it"
-            )
+    others = [i for i, stage in enumerate(stages, start=1) if not stage.is_label]
+    if labels and others and others[-1] > labels[0]:
+        i, j = labels[0], next(j for j in others if j > labels[0])
+        raise ConfigError(
+            f"stages[{i}]: {stages[i - 1].name} is a label stage (it looks forward) and "
+            f"must come after every other stage; stages[{j}] {stages[j - 1].name} follows it"
+        )
     forward = [i for i in labels if isinstance(stages[i - 1], ForwardReturns)]
     if len(forward) > 1:
-        raise ConfigError(
-            f"stages: ForwardReturns appears {len(forward)} times (stages"
-            f"{forward}); list it once, with every horizon"
-        )
+        where = " and ".join(f"stages[{i}]" for i in forward)
+        raise ConfigError(f"stages: ForwardReturns appears in {where}; list it once")
     label = config.label_stage()
     missing = set(config.factor.horizons or ()) - set(label.horizons)
     if missing:

@@ -127,7 +127,7 @@ def test_false_means_none_only_for_optional_parameters():
         ),
         (
             '[[stages]]\ntype = "ForwardReturns"\n[[stages]]\ntype = "ForwardReturns"',
-            ("ForwardReturns appears 2 times",),
+            ("ForwardReturns appears in stages[1] and stages[2]",),
         ),
         (
             '[[stages]]\ntype = "ForwardReturns"\nhorizons = [1, 2]\n[factor]\nhorizons = [2, 5]',
