@@ -97,6 +97,12 @@ def masked(column: str, mask: str | None) -> pl.Expr:
     return pl.when(pl.col(mask)).then(pl.col(column))
 
 
+def finite(expr: pl.Expr) -> pl.Expr:
+    """`expr` as Float64, null where it is null, NaN or +-inf (non-finite counts as missing)."""
+    value = expr.cast(pl.Float64)
+    return pl.when(value.is_finite()).then(value)
+
+
 def with_mask(inputs: dict[str, Kind], mask: str | None) -> dict[str, Kind]:
     """`inputs` plus the mask column, when there is one."""
     return inputs if mask is None else {**inputs, mask: Kind.BOOL}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import polars as pl
 
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, masked, with_mask
+from lazyflow.stages.base import Stage, finite, masked, with_mask
 
 #: Added to the per-date standard deviation before dividing (the seed's guard).
 STD_EPS = 1e-8
@@ -25,7 +26,10 @@ class FundingCarry(Stage):
     a single value has a null std and so a null score (as in the seed). Rows
     outside ``mask`` get a null score. Unit: funding per period (per year if
     annualised) before standardising, standard deviations after. Non-finite
-    funding (NaN, inf) counts as missing.
+    funding (NaN, inf) counts as missing, and a score that overflows (extreme
+    funding) is null, never NaN or inf. The per-date mean and std sum the
+    values in ``symbol_col`` order, so the score does not depend on the row
+    order (without that column in the frame they sum in row order).
     """
 
     winsor: float = 0.05
@@ -36,6 +40,7 @@ class FundingCarry(Stage):
     output_col: str = "carry_score"
     mask: str | None = None
     date_col: str = "date"
+    symbol_col: str | None = "symbol"
 
     def check(self) -> None:
         if not 0 <= self.winsor < 0.5:
@@ -44,14 +49,22 @@ class FundingCarry(Stage):
             raise self.fail("periods_per_year", f"must be > 0, got {self.periods_per_year!r}")
 
     def inputs(self) -> dict[str, Kind]:
-        return with_mask({self.date_col: Kind.DATE, self.funding_col: Kind.NUMERIC}, self.mask)
+        keys = {self.date_col: Kind.DATE, self.funding_col: Kind.NUMERIC}
+        if self.symbol_col is not None:
+            keys[self.symbol_col] = Kind.SYMBOL
+        return with_mask(keys, self.mask)
+
+    def for_schema(self, schema: Mapping[str, pl.DataType]) -> FundingCarry:
+        """This stage with ``symbol_col=None`` when `schema` lacks that column."""
+        if self.symbol_col is None or self.symbol_col in schema:
+            return self
+        return replace(self, symbol_col=None)
 
     def outputs(self) -> dict[str, pl.DataType]:
         return {self.output_col: pl.Float64()}
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        funding = masked(self.funding_col, self.mask).cast(pl.Float64)
-        x = pl.when(funding.is_finite()).then(funding)
+        x = finite(masked(self.funding_col, self.mask))
         if self.annualize:
             x = x * self.periods_per_year
         raw = -x
@@ -61,5 +74,9 @@ class FundingCarry(Stage):
             raw.quantile(1 - self.winsor, interpolation="nearest").over(by),
         )
         if self.standardize:
-            score = (score - score.mean().over(by)) / (score.std(ddof=1).over(by) + STD_EPS)
+            symbol = self.for_schema(frame.collect_schema()).symbol_col
+            # sums in symbol order: the same bits whatever the row order
+            ordered = score if symbol is None else score.sort_by(symbol)
+            score = (score - ordered.mean().over(by)) / (ordered.std(ddof=1).over(by) + STD_EPS)
+        score = finite(score)
         return frame.with_columns(score.alias(self.output_col))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, masked, with_mask
+from lazyflow.stages.base import Stage, finite, masked, with_mask
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class Deciles(Stage):
     """Per date: ``decile = floor((rank - 1) * n_quantiles / n) + 1`` (Int32, 1..n_quantiles).
 
     ``rank`` is the average-ties rank of the score among that date's non-null
-    scores inside ``mask`` (NaN counts as missing), ``n`` their count; null
+    scores inside ``mask`` (NaN and +-inf count as missing), ``n`` their count; null
     where ``n < 2`` and for rows without a score. By default
     (``descending=False``) bucket ``n_quantiles`` holds the highest scores;
     ``descending=True`` ranks from the highest score down and reproduces the
@@ -41,7 +41,7 @@ class Deciles(Stage):
         return {self.output_col: pl.Int32()}
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        score = masked(self.score_col, self.mask).fill_nan(None)
+        score = finite(masked(self.score_col, self.mask))
         rank = score.rank("average", descending=self.descending).over(self.date_col)
         n = score.count().over(self.date_col)
         bucket = ((rank - 1) * self.n_quantiles / n).floor() + 1

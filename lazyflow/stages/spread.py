@@ -7,15 +7,17 @@ from dataclasses import dataclass
 import polars as pl
 
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage
+from lazyflow.stages.base import Stage, finite
 
 
 @dataclass(frozen=True)
 class RangeSpread(Stage):
     """``spread = 0.5 * (high - low) / ((high + low) / 2)``: half the range over the mid.
 
-    Unit: a fraction of the price (0.01 = 1%), used as the one-way trading cost
-    in the allocator's no-trade buffer. Row-wise, so it has no date parameter.
+    Null unless ``0 < low <= high`` with both finite (a bar with a missing,
+    non-positive or crossed range has no spread). Unit: a fraction of the price
+    (0.01 = 1%), used as the one-way trading cost in the allocator's no-trade
+    buffer. Row-wise, so it has no date parameter.
     """
 
     high_col: str = "high"
@@ -29,6 +31,7 @@ class RangeSpread(Stage):
         return {self.output_col: pl.Float64()}
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        high = pl.col(self.high_col).cast(pl.Float64)
-        low = pl.col(self.low_col).cast(pl.Float64)
-        return frame.with_columns((0.5 * (high - low) / ((high + low) / 2)).alias(self.output_col))
+        high, low = finite(pl.col(self.high_col)), finite(pl.col(self.low_col))
+        spread = 0.5 * (high - low) / ((high + low) / 2)
+        valid = (low > 0) & (high >= low)
+        return frame.with_columns(pl.when(valid).then(spread).alias(self.output_col))

@@ -9,7 +9,7 @@ import polars as pl
 
 from lazyflow.errors import SchemaError
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, masked, with_mask
+from lazyflow.stages.base import Stage, finite, masked, with_mask
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class VolumeUniverse(Stage):
 
     - dollar volume: ``dollar_volume_col`` when the panel has it, else
       ``price_col * volume_col`` (set ``dollar_volume_col=None`` to force the product);
+      a NaN, infinite or negative dollar volume counts as missing;
     - ``trail_volume`` = mean of the symbol's last ``window`` rows of dollar volume
       (nulls skipped; null only if all are null), in date order;
     - per date, over the rows with a trail volume (and ``mask``): rank descending
@@ -79,11 +80,10 @@ class VolumeUniverse(Stage):
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         stage = self.for_schema(frame.collect_schema())
         if stage.dollar_volume_col is None:
-            dollar = pl.col(self.price_col).cast(pl.Float64) * pl.col(self.volume_col).cast(
-                pl.Float64
-            )
+            dollar = finite(pl.col(self.price_col) * pl.col(self.volume_col).cast(pl.Float64))
         else:
-            dollar = pl.col(stage.dollar_volume_col).cast(pl.Float64)
+            dollar = finite(pl.col(stage.dollar_volume_col))
+        dollar = pl.when(dollar >= 0).then(dollar)
         trail = dollar.rolling_mean(self.window, min_samples=1).over(
             self.symbol_col, order_by=self.date_col
         )
