@@ -1,0 +1,93 @@
+"""The large-universe benchmark (issue 5): the naive implementation and the harness.
+
+Run with ``python -m pytest`` from the repository root (the `benchmarks` package is not
+installed).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+import lazyflow as lf
+from benchmarks.__main__ import main, scaling
+from benchmarks.naive import max_difference, naive_pipeline
+from benchmarks.workloads import WORKLOADS, Workload, parse_workload
+
+ADDED = [
+    "log_returns",
+    "trail_volume",
+    "volume_decile",
+    "is_universe",
+    "carry_score",
+    "decile_carry",
+    "alpha",
+    "target_position",
+    "vol_fcst",
+    "spread",
+]
+
+
+def test_naive_pipeline_matches_the_carry_preset():
+    """The notebook-style pipeline and lazyflow's plan compute the same columns."""
+    panel = lf.synthetic_panel(n_symbols=80, n_days=250, seed=3)
+    naive = naive_pipeline(panel)
+    frame = lf.presets.carry()(panel.lazy()).collect()
+    assert naive.columns == frame.columns
+    assert naive.select("date", "symbol").equals(frame.select("date", "symbol"))
+    for column in ("volume_decile", "is_universe", "decile_carry"):
+        assert naive[column].equals(frame[column]), column
+    assert max_difference(naive, frame, ADDED) <= 1e-9
+
+
+def test_max_difference_sees_values_keys_and_nulls():
+    a = pl.DataFrame({"date": [1, 2], "symbol": ["A", "A"], "x": [1.0, 2.0]})
+    assert max_difference(a, a, ["x"]) == 0.0
+    assert max_difference(a, a.with_columns(pl.col("x") + 0.5), ["x"]) == 0.5
+    assert max_difference(a, a.with_columns(x=pl.Series([1.0, None])), ["x"]) == np.inf
+    assert max_difference(a, a.head(1), ["x"]) == np.inf
+
+
+def test_parse_workload():
+    assert parse_workload("w2") is WORKLOADS["W2"]
+    assert WORKLOADS["W4"].opt_in and not WORKLOADS["W3"].opt_in
+    assert parse_workload("120x30") == Workload("120x30", 120, 30)
+    with pytest.raises(ValueError, match="W5"):
+        parse_workload("W5")
+
+
+def test_scaling_ratio():
+    rows = [{"name": "W1", "us_per_row": 1.0}, {"name": "W3", "us_per_row": 1.2}]
+    assert scaling(rows) == {
+        "us_per_row": {"W1": 1.0, "W3": 1.2},
+        "max_over_min": pytest.approx(1.2),
+        "linear": True,
+    }
+    assert not scaling([{"name": "W1", "us_per_row": 1.0}, {"name": "W2", "us_per_row": 1.4}])[
+        "linear"
+    ]
+    assert scaling([{"name": "40x60", "us_per_row": 1.0}]) is None
+
+
+def test_harness_end_to_end(tmp_path, capsys):
+    """Tiny workloads through the child processes: both sources give the same backtest."""
+    first, second = tmp_path / "memory.json", tmp_path / "parquet.json"
+    main(["--workloads", "40x60", "--repeats", "2", "--naive", "--json", str(first)])
+    main(["--workloads", "40x60", "--repeats", "1", "--source", "parquet", "--json", str(second)])
+    printed = capsys.readouterr().out
+    assert "| 40x60 | " in printed and "naive ratio" in printed
+    memory = json.loads(first.read_text())["workloads"][0]
+    parquet = json.loads(second.read_text())["workloads"][0]
+    assert (memory["source"], parquet["source"]) == ("memory", "parquet+streaming")
+    rows = lf.synthetic_panel(n_symbols=40, n_days=60, seed=0).height
+    assert memory["rows"] == parquet["rows"] == rows
+    assert memory["nav_end"] == parquet["nav_end"]
+    assert len(memory["e2e_s_runs"]) == 2 and len(parquet["e2e_s_runs"]) == 1
+    assert memory["rows_per_s"] == pytest.approx(rows / memory["e2e_s"])
+    assert memory["naive_ratio"]["e2e_s"] == pytest.approx(
+        memory["naive"]["e2e_s"] / memory["e2e_s"]
+    )
+    assert memory["peak_rss_mb"] >= memory["setup_rss_mb"] > 0
