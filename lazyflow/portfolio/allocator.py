@@ -17,13 +17,17 @@ One date's arithmetic, in the notebook's order (weights are fractions of NAV):
 
 Steps 1-4 do not depend on the book, so `desired` does them for many dates at once (the
 backtest calls it once over the whole frame); steps 5-9 (`rebalance`) are the per-date scan
-step. `rebalance` uses only element-wise operations and sums over axis 0, so positions may
-also be a 2-D array (symbols x configurations) with per-symbol vectors shaped ``(n, 1)``.
+step. Both are written once, as `desired_weights` and `rebalance_step` over a `Settings`: one
+allocator's parameters as numbers (`BufferedAllocator.settings`), or many allocators' as
+arrays with one entry per configuration (`grid_settings`). With a grid, per-symbol vectors
+are shaped ``(n, 1)`` and weights, buffers and positions ``(n, configurations)``: the steps
+use only element-wise operations that broadcast and sums over axis 0.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -71,12 +75,113 @@ def _per_row(sums: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
     return sums if bounds is None else np.repeat(sums, np.diff(bounds), axis=0)
 
 
-def shrink(total: np.ndarray | float, cap: float) -> np.ndarray:
-    """The factor that scales a sum down to `cap`: ``cap / max(total, cap)``.
+def shrink(total: np.ndarray | float, cap: np.ndarray | float) -> np.ndarray:
+    """The factor that scales a sum down to `cap`: ``min(1, cap / total)``.
 
-    Exactly 1 when ``0 < total <= cap``; 0 when ``cap == 0`` (every trade is removed).
+    Exactly 1 when ``total <= cap`` (``cap = inf``: no cap); 0 when ``cap == 0`` (every trade
+    is removed); `total` and `cap` broadcast (one cap per configuration).
     """
-    return cap / np.maximum(total, cap if cap > 0 else _TINY)
+    return np.minimum(1.0, cap / np.maximum(total, _TINY))
+
+
+class Settings(NamedTuple):
+    """Allocator parameters as the vectorised steps read them.
+
+    Each is a number (one allocator) or an array with one entry per configuration (a grid).
+    `turnover_cap`: None when no configuration has one (in a grid, inf marks a configuration
+    without one). `per_period`: ``vol_target / sqrt(periods_per_year)``, None when no
+    configuration has a vol target (in a grid, nan marks one without).
+    """
+
+    lambda_risk: float | np.ndarray
+    gamma_cost: float | np.ndarray
+    max_pos: float | np.ndarray
+    gross_cap: float | np.ndarray
+    turnover_cap: float | np.ndarray | None
+    ignore_open: bool | np.ndarray
+    per_period: float | np.ndarray | None
+
+
+def grid_settings(allocators: Sequence[BufferedAllocator]) -> Settings:
+    """Many allocators' parameters as arrays, one entry per allocator, in order.
+
+    A parameter that no allocator sets (turnover cap, vol target) stays None and a flag that
+    all allocators share stays a bool, so the steps skip what no configuration needs.
+    """
+
+    def column(values: list) -> np.ndarray:
+        return np.array(values, dtype=float)
+
+    caps = [a.turnover_cap for a in allocators]
+    targets = [a.vol_target for a in allocators]
+    opens = {bool(a.ignore_open) for a in allocators}
+    return Settings(
+        lambda_risk=column([a.lambda_risk for a in allocators]),
+        gamma_cost=column([a.gamma_cost for a in allocators]),
+        max_pos=column([a.max_pos for a in allocators]),
+        gross_cap=column([a.gross_cap for a in allocators]),
+        turnover_cap=None
+        if all(c is None for c in caps)
+        else column([math.inf if c is None else c for c in caps]),
+        ignore_open=opens.pop()
+        if len(opens) == 1
+        else np.array([bool(a.ignore_open) for a in allocators]),
+        per_period=None
+        if all(t is None for t in targets)
+        else column(
+            [
+                math.nan if a.vol_target is None else a.vol_target / np.sqrt(a.periods_per_year)
+                for a in allocators
+            ]
+        ),
+    )
+
+
+def desired_weights(
+    s: Settings,
+    target: np.ndarray,
+    vol: np.ndarray,
+    spread: np.ndarray,
+    bounds: np.ndarray | None = None,
+) -> Desired:
+    """Steps 1-4 for rows grouped by date (see `BufferedAllocator.desired`); with a grid,
+    `target`, `vol` and `spread` are ``(n, 1)`` and the results ``(n, configurations)``."""
+    w_raw = target / vol
+    gross = _per_row(segment_sums(np.abs(w_raw), bounds), bounds)
+    w = w_raw / np.where(gross > 0, gross, 1.0)
+    if s.per_period is not None:
+        var = _per_row(segment_sums(w**2 * vol**2, bounds), bounds)
+        scale = np.where(var > 0, s.per_period / np.sqrt(np.where(var > 0, var, 1.0)), 1.0)
+        w = w * np.where(np.isnan(scale), 1.0, scale)  # nan: a configuration without a target
+    buffer = s.gamma_cost * spread / (s.lambda_risk * vol**2)
+    return Desired(w, buffer)
+
+
+def rebalance_step(
+    s: Settings,
+    x_prev: np.ndarray,
+    is_new: np.ndarray,
+    w_desired: np.ndarray,
+    buffer: np.ndarray,
+) -> Trades:
+    """Steps 5-9 for one date's tradable symbols (see `BufferedAllocator.rebalance`); with a
+    grid, `is_new` is ``(n, 1)`` and the other arrays ``(n, configurations)``."""
+    delta = w_desired - x_prev
+    # delta - clip(delta, -buffer, buffer) is exactly 0 inside the buffer and exactly
+    # sign(delta) * (|delta| - buffer) outside it
+    trade = delta - np.minimum(np.maximum(delta, -buffer), buffer)
+    if s.ignore_open is True:
+        trade = np.where(is_new, w_desired, trade)
+    elif s.ignore_open is not False:  # one flag per configuration
+        trade = np.where(is_new & s.ignore_open, w_desired, trade)
+    x_cap = np.minimum(np.maximum(x_prev + trade, -s.max_pos), s.max_pos)
+    x_new = x_cap * shrink(np.add.reduce(np.abs(x_cap)), s.gross_cap)
+    trade_final = x_new - x_prev
+    if s.turnover_cap is not None:
+        turnover = np.add.reduce(np.abs(trade_final))
+        trade_final = trade_final * shrink(turnover, s.turnover_cap)
+        x_new = x_prev + trade_final
+    return Trades(delta, trade, x_new, trade_final)
 
 
 @dataclass(frozen=True)
@@ -126,6 +231,21 @@ class BufferedAllocator:
                 f"BufferedAllocator: parameter 'ignore_open' must be a bool, got {got!r}"
             )
 
+    def settings(self) -> Settings:
+        """The parameters as `desired_weights` and `rebalance_step` read them (not checked)."""
+        per_period = (
+            None if self.vol_target is None else self.vol_target / np.sqrt(self.periods_per_year)
+        )
+        return Settings(
+            self.lambda_risk,
+            self.gamma_cost,
+            self.max_pos,
+            self.gross_cap,
+            self.turnover_cap,
+            bool(self.ignore_open),
+            per_period,
+        )
+
     def desired(
         self,
         target: np.ndarray,
@@ -138,15 +258,7 @@ class BufferedAllocator:
         ``bounds=None`` treats every row as one date. Rows must be tradable (finite target,
         vol > 0, spread > 0).
         """
-        w_raw = target / vol
-        gross = _per_row(segment_sums(np.abs(w_raw), bounds), bounds)
-        w = w_raw / np.where(gross > 0, gross, 1.0)
-        if self.vol_target is not None:
-            var = _per_row(segment_sums(w**2 * vol**2, bounds), bounds)
-            per_period = self.vol_target / np.sqrt(self.periods_per_year)
-            w = w * np.where(var > 0, per_period / np.sqrt(np.where(var > 0, var, 1.0)), 1.0)
-        buffer = self.gamma_cost * spread / (self.lambda_risk * vol**2)
-        return Desired(w, buffer)
+        return desired_weights(self.settings(), target, vol, spread, bounds)
 
     def rebalance(
         self,
@@ -156,20 +268,7 @@ class BufferedAllocator:
         buffer: np.ndarray,
     ) -> Trades:
         """Steps 5-9 for one date's tradable symbols (parameters are not re-checked here)."""
-        delta = w_desired - x_prev
-        # delta - clip(delta, -buffer, buffer) is exactly 0 inside the buffer and exactly
-        # sign(delta) * (|delta| - buffer) outside it
-        trade = delta - np.minimum(np.maximum(delta, -buffer), buffer)
-        if self.ignore_open:
-            trade = np.where(is_new, w_desired, trade)
-        x_cap = np.minimum(np.maximum(x_prev + trade, -self.max_pos), self.max_pos)
-        x_new = x_cap * shrink(np.add.reduce(np.abs(x_cap)), self.gross_cap)
-        trade_final = x_new - x_prev
-        if self.turnover_cap is not None:
-            turnover = np.add.reduce(np.abs(trade_final))
-            trade_final = trade_final * shrink(turnover, self.turnover_cap)
-            x_new = x_prev + trade_final
-        return Trades(delta, trade, x_new, trade_final)
+        return rebalance_step(self.settings(), x_prev, is_new, w_desired, buffer)
 
     def __call__(
         self,
