@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import polars as pl
+
 
 class LazyflowError(Exception):
     """Base class of every error lazyflow raises on purpose."""
@@ -33,3 +35,13 @@ class DataError(LazyflowError):
 
 class ConfigError(LazyflowError):
     """A stage, allocator or config parameter has a bad value."""
+
+
+def collect(frame: pl.LazyFrame, caller: str) -> pl.DataFrame:
+    """`frame.collect()`, with a Polars failure on the data (an unparseable date or number,
+    a file gone since it was scanned) raised as a `DataError` that names `caller`."""
+    try:
+        return frame.collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{caller}: cannot compute the frame: {first_line}") from exc

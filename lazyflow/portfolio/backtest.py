@@ -36,20 +36,20 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 
-from lazyflow.errors import ConfigError, DataError, SchemaError
+from lazyflow.errors import ConfigError, DataError, SchemaError, collect
 from lazyflow.portfolio.allocator import BufferedAllocator, segment_sums
+from lazyflow.portfolio.checks import (
+    ROW_REASONS,
+    drop_reason,
+    first_bad_metric,
+    nav_error,
+    reason_codes,
+)
 from lazyflow.schema import Kind
 
-#: The keys of `BacktestResult.dropped`, in the order rows are checked.
-DROP_REASONS = (
-    "not_tradable_flag",
-    "bad_target",
-    "bad_vol",
-    "bad_spread",
-    "bad_price",
-    "no_next_price",
-    "no_next_funding",
-)
+#: The keys of `BacktestResult.dropped`, in the order rows are checked (the row checks are
+#: `checks.drop_reason`'s, shared with `Pipeline.audit`).
+DROP_REASONS = (*ROW_REASONS, "no_next_price", "no_next_funding")
 
 METRIC_COLUMNS = (
     "date",
@@ -85,6 +85,9 @@ BOOK_COLUMNS = (
     "vol_fcst",
     "exit",
 )
+
+#: The column `_load` collects `checks.drop_reason` into.
+REASON_COLUMN = "__drop_reason"
 
 #: Window of the realised-volatility rolling std (the notebook's ``rolling_std(21)``).
 REALIZED_WINDOW = 21
@@ -295,14 +298,20 @@ def backtest(
     p1 = np.where(price_next, panel.values["close"][nxt], p0)
     is_held = x_new != 0.0
     dropped["no_next_price"] = int(np.count_nonzero(is_held & ~price_next))
-    growth = segment_sums(x_new * (p1 - p0) / p0, book_bounds)
+    move = x_new * (p1 - p0) / p0  # each row's price PnL, as a fraction of NAV
+    growth = segment_sums(move, book_bounds)
+    size = np.abs(move)  # how much each row moves the NAV (for a non-finite NAV's error)
     carry = np.zeros(n_reb)
     dropped["no_next_funding"] = 0
+    shown = {"close": p0, "next close": p1}  # what a non-finite NAV's error shows per row
     if include_funding:
         f1 = np.where(has_next, panel.values["funding"][nxt], np.nan)
         fund_ok = np.isfinite(f1)
         dropped["no_next_funding"] = int(np.count_nonzero(is_held & ~fund_ok))
-        carry = segment_sums(x_new * np.where(fund_ok, f1, 0.0), book_bounds)
+        fund_move = x_new * np.where(fund_ok, f1, 0.0)
+        size += np.abs(fund_move)
+        carry = segment_sums(fund_move, book_bounds)
+        shown["next funding"] = f1
 
     # Forced exits: held at t, not tradable at t+1 (a rebalance date, so not the last one).
     closed = is_held & ~(has_next & ok[nxt]) & (book_day + 1 < n_reb)
@@ -350,6 +359,12 @@ def backtest(
         )
         .rename({"date": date_col})
     )
+    bad = first_bad_metric(metrics)
+    if bad is not None:  # extreme prices or funding overflowed the NAV
+        rows = slice(book_bounds[bad], book_bounds[bad + 1])
+        symbols = panel.symbols.gather(book_code[rows]).to_list()
+        shown_rows = {name: values[rows] for name, values in shown.items()}
+        raise nav_error(metrics.row(bad, named=True), symbols, size[rows], shown_rows)
 
     dollar_pos = x_new * nav_before[book_day]
     book = {
@@ -407,7 +422,7 @@ class _Panel:
     symbols: pl.Series  # the distinct symbols (strings), sorted; `code` indexes them
     day: np.ndarray
     code: np.ndarray
-    values: dict[str, np.ndarray]  # target, vol, spread, close, [funding], [flag]
+    values: dict[str, np.ndarray]  # target, vol, spread, close, [funding], reason (codes)
     price_ok: np.ndarray  # finite close > 0
 
 
@@ -425,13 +440,16 @@ def _load(
         kinds[tradable] = Kind.BOOL
     lazy = frame.lazy()
     _check_schema(lazy.collect_schema(), kinds)
-    flag = [pl.col(tradable).fill_null(False)] if tradable is not None else []
-    data = lazy.select(
-        pl.col(date_col),
-        pl.col(symbol_col).cast(pl.String),
-        *[pl.col(c).cast(pl.Float64) for c in dict.fromkeys(names.values())],
-        *flag,
-    ).collect()
+    reason = drop_reason(names["target"], names["vol"], names["spread"], names["close"], tradable)
+    data = collect(
+        lazy.select(
+            pl.col(date_col),
+            pl.col(symbol_col).cast(pl.String),
+            *[pl.col(c).cast(pl.Float64) for c in dict.fromkeys(names.values())],
+            reason.alias(REASON_COLUMN),
+        ),
+        "backtest",
+    )
     if data.height == 0:
         raise DataError("backtest: the frame has no rows")
     for column in (date_col, symbol_col):
@@ -455,13 +473,13 @@ def _load(
                 f"({dates[int(day[k])]}, {symbols[int(code[k])]})" for k in dup[:3]
             )
             raise DataError(
-                f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}"
+                f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}; "
+                "keep the last row of each with lf.scan_panel(..., dedupe='last')"
             )
-    columns = {**names, **({"flag": tradable} if tradable is not None else {})}
-    values = {}
-    for role, name in columns.items():
-        array = data[name].to_numpy()
-        values[role] = array if order is None else array[order]
+    values = {role: data[name].to_numpy() for role, name in names.items()}
+    values["reason"] = reason_codes(data[REASON_COLUMN])
+    if order is not None:
+        values = {role: array[order] for role, array in values.items()}
     close = values["close"]
     price_ok = np.isfinite(close) & (close > 0)
     return _Panel(dates, symbols, day, code, values, price_ok)
@@ -469,21 +487,9 @@ def _load(
 
 def _tradable_rows(panel: _Panel) -> tuple[np.ndarray, dict[str, int]]:
     """Rows that may trade, and the others counted under the first check they fail."""
-    v = panel.values
-    checks = [
-        ("not_tradable_flag", v.get("flag")),
-        ("bad_target", np.isfinite(v["target"])),
-        ("bad_vol", np.isfinite(v["vol"]) & (v["vol"] > 0)),
-        ("bad_spread", np.isfinite(v["spread"]) & (v["spread"] > 0)),
-        ("bad_price", panel.price_ok),
-    ]
-    ok = np.ones(len(panel.day), dtype=bool)
-    dropped = {}
-    for reason, passed in checks:
-        dropped[reason] = 0 if passed is None else int(np.count_nonzero(ok & ~passed))
-        if passed is not None:
-            ok &= passed
-    return ok, dropped
+    codes = panel.values["reason"]
+    counts = np.bincount(codes, minlength=len(ROW_REASONS) + 1).tolist()
+    return codes == len(ROW_REASONS), dict(zip(ROW_REASONS, counts, strict=False))
 
 
 class _Scan(NamedTuple):

@@ -61,11 +61,9 @@ class Stage:
             if column not in schema:
                 raise SchemaError(self.name, column, "is missing", schema)
             if not kind.accepts(schema[column]):
+                problem = f"has dtype {schema[column]}, expected a {kind.value} column"
                 raise SchemaError(
-                    self.name,
-                    column,
-                    f"has dtype {schema[column]}, expected a {kind.value} column",
-                    schema,
+                    self.name, column, problem + cast_hint(kind, schema[column]), schema
                 )
         out = pl.Schema(schema)
         out.update(self.outputs())
@@ -84,6 +82,18 @@ class Stage:
         from lazyflow.pipeline import Pipeline
 
         return Pipeline([other, self])
+
+
+def cast_hint(kind: Kind, dtype: pl.DataType) -> str:
+    """How to fix a date given as datetime or text, or numbers given as text ("" otherwise)."""
+    if kind is Kind.DATE and (dtype == pl.String or isinstance(dtype, pl.Datetime)):
+        fix = "str.to_date()" if dtype == pl.String else "dt.date()"
+        what = "ISO date strings" if dtype == pl.String else "datetimes"
+    elif kind in (Kind.NUMERIC, Kind.FLOAT) and dtype == pl.String:
+        fix, what = "cast(pl.Float64)", "numbers stored as text"
+    else:
+        return ""
+    return f" (read the panel with lf.scan_panel, which converts {what}, or cast it: .{fix})"
 
 
 def masked(column: str, mask: str | None) -> pl.Expr:

@@ -1,0 +1,83 @@
+"""Data checks shared by `backtest` and `Pipeline.audit`, so the two cannot disagree.
+
+- `drop_reason`: why a row of the signal frame may not trade (the first check it fails);
+- `nav_error`: the `DataError` for a NAV that stopped being finite, naming the date and the
+  rows that moved it most.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from lazyflow.errors import DataError
+
+#: Why an input row may not trade, in the order the checks run (a row counts under the first).
+ROW_REASONS = ("not_tradable_flag", "bad_target", "bad_vol", "bad_spread", "bad_price")
+
+#: The dtype of `drop_reason`: an Enum of ROW_REASONS.
+REASON = pl.Enum(ROW_REASONS)
+
+
+def positive(column: str) -> pl.Expr:
+    """True where `column` is finite and > 0; false where it is null, NaN, +-inf or <= 0."""
+    value = pl.col(column).cast(pl.Float64)
+    return (value.is_finite() & (value > 0)).fill_null(False)
+
+
+def drop_reason(target: str, vol: str, spread: str, price: str, flag: str | None) -> pl.Expr:
+    """The first check a row fails, as a `REASON`; null when the row may trade.
+
+    The checks, in order: the boolean `flag` column is true (a null flag is false; no check
+    when `flag` is None); the target is finite; vol, spread and price are finite and > 0.
+    """
+    checks: list[tuple[str, pl.Expr]] = [
+        ("bad_target", pl.col(target).cast(pl.Float64).is_finite().fill_null(False)),
+        ("bad_vol", positive(vol)),
+        ("bad_spread", positive(spread)),
+        ("bad_price", positive(price)),
+    ]
+    if flag is not None:
+        checks.insert(0, ("not_tradable_flag", pl.col(flag).fill_null(False)))
+    (reason, ok), *rest = checks
+    chain = pl.when(~ok).then(pl.lit(reason, dtype=REASON))
+    for reason, ok in rest:
+        chain = chain.when(~ok).then(pl.lit(reason, dtype=REASON))
+    return chain.otherwise(pl.lit(None, dtype=REASON))
+
+
+def reason_codes(reason: pl.Series) -> np.ndarray:
+    """`drop_reason` values as integer codes: i for ROW_REASONS[i], len(ROW_REASONS) if tradable."""
+    return reason.to_physical().fill_null(len(ROW_REASONS)).to_numpy().astype(np.int64)
+
+
+def first_bad_metric(metrics: pl.DataFrame) -> int | None:
+    """The first row of `metrics` with a NaN or infinite float value (nulls are fine), or None."""
+    bad = metrics.select(pl.any_horizontal((~pl.col(pl.Float64).is_finite()).fill_null(False)))
+    hits = bad.to_series().arg_true()
+    return int(hits[0]) if len(hits) else None
+
+
+def nav_error(
+    metrics: dict[str, object],
+    symbols: list[str],
+    size: np.ndarray,
+    values: dict[str, np.ndarray],
+) -> DataError:
+    """The error for a metrics row (`metrics`, by name) that is no longer finite.
+
+    `symbols` are that date's book rows, `size` how much each moved the NAV (NaN counts as
+    the most) and `values` the inputs to show for each (closes, funding). The message names
+    the NAV's parts and the three rows that moved it most.
+    """
+    date, *_ = metrics.values()
+    parts = ", ".join(f"{k} {metrics[k]:.6g}" for k in ("nav", "pnl", "funding_pnl", "cost"))
+    worst = np.argsort(-np.nan_to_num(np.abs(size), nan=np.inf), kind="stable")[:3].tolist()
+    rows = [
+        f"{symbols[k]} ({', '.join(f'{n} {v[k]:.6g}' for n, v in values.items())})" for k in worst
+    ]
+    return DataError(
+        f"backtest: the metrics stop being finite on {date} ({parts}); the rows that moved "
+        f"the NAV most: {'; '.join(rows) or '(none)'}. Check these prices and funding rates "
+        "for extreme values"
+    )
