@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from lazyflow.errors import ConfigError, DataError, SchemaError, collect
-from lazyflow.portfolio.allocator import BufferedAllocator, segment_sums
+from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights
 from lazyflow.portfolio.checks import (
     ROW_REASONS,
     drop_reason,
@@ -45,6 +45,7 @@ from lazyflow.portfolio.checks import (
     nav_error,
     reason_codes,
 )
+from lazyflow.portfolio.scan import Rows, scan, settle
 from lazyflow.schema import Kind
 
 #: The keys of `BacktestResult.dropped`, in the order rows are checked (the row checks are
@@ -276,79 +277,35 @@ def backtest(
         names["funding"] = funding_col
     panel = _load(frame, date_col, symbol_col, names, tradable)
     ok, dropped = _tradable_rows(panel)
-    n_dates, n_reb = len(panel.dates), len(panel.dates) - 1
-    rows = np.flatnonzero(ok)  # tradable rows, in (date, symbol) order
-    t_day, t_code = panel.day[rows], panel.code[rows]
-    # date i's tradable rows are rows[bounds[i]:bounds[i+1]]; the book is those of dates < last
-    bounds = np.searchsorted(t_day, np.arange(n_dates + 1))
-    target, vol, spread, close = (
-        panel.values[k][rows] for k in ("target", "vol", "spread", "close")
-    )
-    w_desired, buffer = allocator.desired(target, vol, spread, bounds)
-    scan = _scan(allocator, panel, t_code, bounds, w_desired, buffer, progress)
-    n_book = int(bounds[n_reb])
-    book_day, book_code, x_new = t_day[:n_book], t_code[:n_book], scan.x_new
-    book_bounds = bounds[: n_reb + 1]
-
-    # Marking to t+1: the symbol's row at t+1, whether tradable or not.
-    nxt = scan.next_row
-    has_next = (nxt >= 0) & (panel.day[nxt] == book_day + 1)
-    price_next = has_next & panel.price_ok[nxt]
-    p0 = close[:n_book]
-    p1 = np.where(price_next, panel.values["close"][nxt], p0)
-    is_held = x_new != 0.0
-    dropped["no_next_price"] = int(np.count_nonzero(is_held & ~price_next))
-    move = x_new * (p1 - p0) / p0  # each row's price PnL, as a fraction of NAV
-    growth = segment_sums(move, book_bounds)
-    size = np.abs(move)  # how much each row moves the NAV (for a non-finite NAV's error)
-    carry = np.zeros(n_reb)
-    dropped["no_next_funding"] = 0
-    shown = {"close": p0, "next close": p1}  # what a non-finite NAV's error shows per row
-    if include_funding:
-        f1 = np.where(has_next, panel.values["funding"][nxt], np.nan)
-        fund_ok = np.isfinite(f1)
-        dropped["no_next_funding"] = int(np.count_nonzero(is_held & ~fund_ok))
-        fund_move = x_new * np.where(fund_ok, f1, 0.0)
-        size += np.abs(fund_move)
-        carry = segment_sums(fund_move, book_bounds)
-        shown["next funding"] = f1
-
-    # Forced exits: held at t, not tradable at t+1 (a rebalance date, so not the last one).
-    closed = is_held & ~(has_next & ok[nxt]) & (book_day + 1 < n_reb)
-    exits = _Exits(book_day[closed] + 1, book_code[closed], x_new[closed])
-    turnover = segment_sums(np.abs(scan.trade_final), book_bounds)
-    turnover += np.bincount(exits.day, np.abs(exits.x_prev), minlength=n_reb)
-
-    # NAV: nav_t = nav_{t-1} - cost + pnl + funding_pnl, in the notebook's order.
-    nav_before, nav, cost, pnl, fund = (np.empty(n_reb) for _ in range(5))
-    level = float(init_nav)
-    for i, (turn, g, f) in enumerate(
-        zip(turnover.tolist(), growth.tolist(), carry.tolist(), strict=True)
-    ):
-        nav_before[i] = level
-        cost[i] = turn * level * cost_per_dollar
-        pnl[i] = level * g
-        fund[i] = -level * f
-        level = level - cost[i] + pnl[i] + fund[i]
-        nav[i] = level
+    rows = Rows.of(panel, ok, ())
+    n_reb, n_book = rows.n_reb, rows.n_book
+    book_day, book_code = rows.day[:n_book], rows.code[:n_book]
+    book_bounds = rows.bounds[: n_reb + 1]
+    settings = allocator.settings()
+    w_desired, buffer = desired_weights(settings, rows.target, rows.vol, rows.spread, rows.bounds)
+    done = scan(settings, panel, rows, w_desired, buffer, progress, keep_book=True)
+    run = settle(panel, ok, rows, done, cost_per_dollar, include_funding, init_nav)
+    dropped["no_next_price"] = int(run.no_next_price)
+    dropped["no_next_funding"] = int(run.no_next_funding)
+    x_new, nav, nav_before = done.x_new, run.nav, run.nav_before
+    exits = _Exits(book_day[run.closed] + 1, book_code[run.closed], x_new[run.closed])
 
     root = math.sqrt(periods_per_year)
-    vol_d = np.sqrt(segment_sums(x_new**2 * vol[:n_book] ** 2, book_bounds))
     metrics = (
         pl.DataFrame(
             {
                 "date": panel.dates[:n_reb],
                 "nav": nav,
                 "daily_return": (nav - nav_before) / nav_before,
-                "pnl": pnl,
-                "funding_pnl": fund,
-                "cost": cost,
-                "turnover_pct": turnover,
-                "turnover_dollar": turnover * nav_before,
-                "gross_exposure": segment_sums(np.abs(x_new), book_bounds),
-                "net_exposure": segment_sums(x_new, book_bounds),
-                "vol_forecast_d": vol_d,
-                "vol_forecast_a": vol_d * root,
+                "pnl": run.pnl,
+                "funding_pnl": run.fund,
+                "cost": run.cost,
+                "turnover_pct": run.turnover,
+                "turnover_dollar": run.turnover * nav_before,
+                "gross_exposure": run.gross,
+                "net_exposure": run.net,
+                "vol_forecast_d": run.vol_d,
+                "vol_forecast_a": run.vol_d * root,
             }
         )
         .with_columns(
@@ -361,23 +318,28 @@ def backtest(
     )
     bad = first_bad_metric(metrics)
     if bad is not None:  # extreme prices or funding overflowed the NAV
-        rows = slice(book_bounds[bad], book_bounds[bad + 1])
-        symbols = panel.symbols.gather(book_code[rows]).to_list()
-        shown_rows = {name: values[rows] for name, values in shown.items()}
-        raise nav_error(metrics.row(bad, named=True), symbols, size[rows], shown_rows)
+        at = slice(book_bounds[bad], book_bounds[bad + 1])
+        symbols = panel.symbols.gather(book_code[at]).to_list()
+        size = np.abs(run.move)  # how much each row moved the NAV
+        shown = {"close": run.p0, "next close": run.p1}
+        if run.fund_move is not None and run.f1 is not None:
+            size += np.abs(run.fund_move)
+            shown["next funding"] = run.f1
+        shown_rows = {name: values[at] for name, values in shown.items()}
+        raise nav_error(metrics.row(bad, named=True), symbols, size[at], shown_rows)
 
     dollar_pos = x_new * nav_before[book_day]
     book = {
-        "x_prev": scan.x_prev,
+        "x_prev": done.x_prev,
         "w_desired": w_desired[:n_book],
         "buffer": buffer[:n_book],
-        "delta": w_desired[:n_book] - scan.x_prev,
-        "trade": scan.trade,
+        "delta": w_desired[:n_book] - done.x_prev,
+        "trade": done.trade,
         "x_new": x_new,
-        "trade_final": scan.trade_final,
+        "trade_final": done.trade_final,
         "dollar_pos": dollar_pos,
-        "coin_qty": dollar_pos / p0,
-        "vol_fcst": vol[:n_book],
+        "coin_qty": dollar_pos / run.p0,
+        "vol_fcst": rows.vol[:n_book],
     }
     return BacktestResult(
         metrics=metrics,
@@ -490,58 +452,6 @@ def _tradable_rows(panel: _Panel) -> tuple[np.ndarray, dict[str, int]]:
     codes = panel.values["reason"]
     counts = np.bincount(codes, minlength=len(ROW_REASONS) + 1).tolist()
     return codes == len(ROW_REASONS), dict(zip(ROW_REASONS, counts, strict=False))
-
-
-class _Scan(NamedTuple):
-    x_prev: np.ndarray
-    trade: np.ndarray
-    x_new: np.ndarray
-    trade_final: np.ndarray
-    next_row: np.ndarray  # the symbol's latest row of the frame up to t+1 (-1: none)
-
-
-def _scan(
-    allocator: BufferedAllocator,
-    panel: _Panel,
-    t_code: np.ndarray,
-    bounds: np.ndarray,
-    w_desired: np.ndarray,
-    buffer: np.ndarray,
-    progress: Callable[[int, int], None] | None,
-) -> _Scan:
-    """The per-date loop over rebalance dates (all but the last).
-
-    Date i's outputs fill the slice bounds[i]:bounds[i+1] of preallocated arrays. Positions
-    live in a dense array indexed by symbol code; a symbol not tradable yesterday is new and
-    starts from 0 (had it been held, it was closed).
-    """
-    n_sym, n_reb = len(panel.symbols), len(panel.dates) - 1
-    n_book = int(bounds[n_reb])
-    x_prev, trade, x_new, trade_final = (np.empty(n_book) for _ in range(4))
-    next_row = np.empty(n_book, dtype=np.int64)
-    position = np.zeros(n_sym)
-    last_seen = np.full(n_sym, -2, dtype=np.int64)  # last date each symbol was tradable
-    row_of = np.full(n_sym, -1, dtype=np.int64)  # latest row of each symbol
-    row_ids = np.arange(len(panel.code))
-    all_starts = np.searchsorted(panel.day, np.arange(n_reb + 2)).tolist()
-    starts = bounds.tolist()
-    step = max(1, -(-n_reb // 100))
-    for i in range(n_reb):
-        a, b = starts[i], starts[i + 1]
-        codes = t_code[a:b]
-        tomorrow = slice(all_starts[i + 1], all_starts[i + 2])
-        row_of[panel.code[tomorrow]] = row_ids[tomorrow]
-        next_row[a:b] = row_of[codes]
-        is_new = last_seen[codes] != i - 1
-        last_seen[codes] = i
-        prev = np.where(is_new, 0.0, position[codes])
-        out = allocator.rebalance(prev, is_new, w_desired[a:b], buffer[a:b])
-        position[codes] = out.x_new
-        x_prev[a:b], trade[a:b] = prev, out.trade
-        x_new[a:b], trade_final[a:b] = out.x_new, out.trade_final
-        if progress is not None and ((i + 1) % step == 0 or i + 1 == n_reb):
-            progress(i + 1, n_reb)
-    return _Scan(x_prev, trade, x_new, trade_final, next_row)
 
 
 class _Exits(NamedTuple):
