@@ -44,6 +44,12 @@ SUPPORTED = (
 
 STAGE = "scan_panel"
 
+#: Text read as a missing number (after stripping spaces; case-insensitive).
+MISSING_TEXT = ("", "na", "n/a", "nan", "null", "none", "-")
+
+#: `scan_panel(dedupe=...)`: which row of a repeated (date, symbol) pair to keep.
+DEDUPE = ("first", "last")
+
 
 def scan_panel(
     path: str | Path,
@@ -51,6 +57,7 @@ def scan_panel(
     date_col: str = "date",
     symbol_col: str = "symbol",
     required: str | Sequence[str] = ("close",),
+    dedupe: str | None = None,
 ) -> pl.LazyFrame:
     """Scan a panel file lazily and return ``[date: Date, symbol: String, ...]``.
 
@@ -62,16 +69,30 @@ def scan_panel(
     parsed strictly, so a malformed date fails the query when it runs instead
     of turning into null. Symbols are cast to String. Each column in `required`
     must exist; the panel's numeric columns (open, high, low, close, volume,
-    dollar_volume, funding_rate) that exist must be numeric and become Float64.
+    dollar_volume, funding_rate) that exist must be numbers (or, in a CSV
+    file, text) and become Float64. Text is parsed strictly: "1.5", " 2 ",
+    "1e-5" and "inf" are numbers; "", "NA", "N/A", "NaN", "null", "None" and
+    "-" (any case) are missing; other text fails the query when it runs, naming
+    the column and the values. So a marker like "N/A" deep in a CSV file is a
+    missing value, not a parse error.
+
+    Rows are kept as they are unless `dedupe` is "first" or "last": then only
+    the first or last row (in file order) of each (date, symbol) pair is kept.
+    Without it, repeated pairs are an error in `backtest`, `Pipeline.audit`
+    and `factor_report`, which read the data and can count them.
 
     Raises `DataError` for a missing path, an unreadable file or an unsupported
     format, `SchemaError` for a missing or mistyped column and `ConfigError`
-    when `date_col` equals `symbol_col`.
+    when `date_col` equals `symbol_col` or `dedupe` is not None, "first" or "last".
     """
     rename = dict(rename or {})
     required = (required,) if isinstance(required, str) else tuple(required)
     if date_col == symbol_col:
         raise ConfigError(f"{STAGE}: date_col and symbol_col are both '{date_col}'")
+    if dedupe is not None and dedupe not in DEDUPE:
+        raise ConfigError(
+            f"{STAGE}: parameter 'dedupe' must be None, 'first' or 'last', got {dedupe!r}"
+        )
     frame = _scan(Path(path), rename, date_col, symbol_col)
     schema = _schema(frame, path)
 
@@ -87,19 +108,21 @@ def scan_panel(
             STAGE, "symbol", f"has dtype {symbol}, expected strings or integer ids", schema
         )
     exprs = [_date_expr(schema["date"], schema), pl.col("symbol").cast(pl.String)]
+    csv = not Path(path).is_dir() and str(path).lower().endswith(CSV_SUFFIXES)
     for col in NUMERIC_COLUMNS:
         if col in schema:
-            if not schema[col].is_numeric():
-                raise SchemaError(
-                    STAGE, col, f"has dtype {schema[col]}, expected a numeric column", schema
-                )
-            exprs.append(pl.col(col).cast(pl.Float64))
+            if not (schema[col].is_numeric() or (csv and schema[col] == pl.String)):
+                raise SchemaError(STAGE, col, _numeric_problem(schema[col]), schema)
+            exprs.append(_number_expr(col, schema[col]))
     rest = [c for c in schema if c not in ("date", "symbol")]
-    return frame.with_columns(exprs).select("date", "symbol", *rest)
+    frame = frame.with_columns(exprs).select("date", "symbol", *rest)
+    if dedupe is None:
+        return frame
+    return frame.unique(subset=["date", "symbol"], keep=dedupe, maintain_order=True)
 
 
 def _scan(path: Path, rename: dict[str, str], date_col: str, symbol_col: str) -> pl.LazyFrame:
-    """Pick the reader from the path; CSV keys are read as strings, CSV numbers as Float64."""
+    """Pick the reader from the path; CSV keys and panel numbers are read as text."""
     text = str(path)
     if path.is_dir():
         files = sorted(p for s in PARQUET_SUFFIXES for p in path.rglob(f"*{s}"))
@@ -122,11 +145,9 @@ def _scan(path: Path, rename: dict[str, str], date_col: str, symbol_col: str) ->
     keys = {back.get(c, c) for c in (date_col, symbol_col)}
     numeric = {back.get(c, c) for c in NUMERIC_COLUMNS}
     overrides: dict[str, pl.DataType] = {}
-    for col, dtype in header.items():
-        if col in keys:
+    for col in header:
+        if col in keys or col in numeric:  # numbers: a later row may be "N/A" or "1.5"
             overrides[col] = pl.String()
-        elif col in numeric and dtype.is_integer():
-            overrides[col] = pl.Float64()  # a later row may hold a decimal point
     return pl.scan_csv(path, schema_overrides=overrides)
 
 
@@ -149,6 +170,24 @@ def _rename(
         if names.count(name) > 1:
             raise SchemaError(STAGE, name, "would appear twice after renaming", schema)
     return frame.rename(dict(mapping)), pl.Schema(zip(names, schema.dtypes(), strict=True))
+
+
+def _numeric_problem(dtype: pl.DataType) -> str:
+    """Why a typed file's panel number column is refused, and how to fix text."""
+    problem = f"has dtype {dtype}, expected a numeric column"
+    if dtype == pl.String:
+        problem += " (numbers stored as text: cast it to Float64 in the file, or use a CSV file)"
+    return problem
+
+
+def _number_expr(column: str, dtype: pl.DataType) -> pl.Expr:
+    """`column` as Float64; text is stripped, MISSING_TEXT is null, the rest parsed strictly."""
+    col = pl.col(column)
+    if dtype != pl.String:
+        return col.cast(pl.Float64)
+    text = col.str.strip_chars()
+    missing = text.str.to_lowercase().is_in(MISSING_TEXT)
+    return pl.when(~missing).then(text).cast(pl.Float64, strict=True)
 
 
 def _date_expr(dtype: pl.DataType, schema: pl.Schema) -> pl.Expr:

@@ -90,7 +90,7 @@ def cast_hint(kind: Kind, dtype: pl.DataType) -> str:
         fix = "str.to_date()" if dtype == pl.String else "dt.date()"
         what = "ISO date strings" if dtype == pl.String else "datetimes"
     elif kind in (Kind.NUMERIC, Kind.FLOAT) and dtype == pl.String:
-        fix, what = "cast(pl.Float64)", "numbers stored as text"
+        fix, what = "cast(pl.Float64)", "numbers stored as text in CSV files"
     else:
         return ""
     return f" (read the panel with lf.scan_panel, which converts {what}, or cast it: .{fix})"
