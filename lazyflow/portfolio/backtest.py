@@ -29,7 +29,7 @@ Conventions (the notebook's Backtester, plus DESIGN.md's fixes 3-7):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -154,33 +154,59 @@ class BacktestResult:
         two days (nan otherwise).
         """
         ppy = self.periods_per_year if periods_per_year is None else periods_per_year
-        if not ppy > 0:
-            raise ConfigError(f"summary: parameter 'periods_per_year' must be > 0, got {ppy!r}")
-        m = self.metrics
-        r = m["daily_return"].to_numpy()
-        n = len(r)
-        growth = float(m["nav"][-1]) / self.init_nav
-        cagr = _cagr(growth, ppy / n)
-        std = float(r.std(ddof=1)) if n > 1 else math.nan
-        mean = float(r.mean())
-        downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
-        max_dd = float(m["drawdown"].min())
-        root = math.sqrt(ppy)
-        return {
-            "total_return": growth - 1.0,
-            "cagr": cagr,
-            "ann_vol": std * root,
-            "sharpe": _ratio(mean, std) * root,
-            "sortino": _ratio(mean, downside) * root,
-            "max_drawdown": max_dd,
-            "calmar": _ratio(cagr, -max_dd),
-            "avg_turnover": float(m["turnover_pct"].mean()),
-            "avg_gross": float(m["gross_exposure"].mean()),
-            "avg_net": float(m["net_exposure"].mean()),
-            "total_cost": float(m["cost"].sum()),
-            "total_funding": float(m["funding_pnl"].sum()),
-            "n_days": float(n),
-        }
+        columns = {name: self.metrics[name].to_numpy() for name in SUMMARY_INPUTS}
+        return summary_stats(columns, self.init_nav, ppy)
+
+
+#: The metrics columns that `summary_stats` reads.
+SUMMARY_INPUTS = (
+    "nav",
+    "daily_return",
+    "drawdown",
+    "turnover_pct",
+    "gross_exposure",
+    "net_exposure",
+    "cost",
+    "funding_pnl",
+)
+
+
+def summary_stats(
+    metrics: Mapping[str, np.ndarray], init_nav: float, periods_per_year: float
+) -> dict[str, float]:
+    """`BacktestResult.summary` of one run's metrics columns (`SUMMARY_INPUTS`, 1-D arrays)."""
+    ppy = periods_per_year
+    if not ppy > 0:
+        raise ConfigError(f"summary: parameter 'periods_per_year' must be > 0, got {ppy!r}")
+    r = metrics["daily_return"]
+    n = len(r)
+    growth = float(metrics["nav"][-1]) / init_nav
+    cagr = _cagr(growth, ppy / n)
+    std = float(r.std(ddof=1)) if n > 1 else math.nan
+    mean = float(r.mean())
+    downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
+    max_dd = float(metrics["drawdown"].min())
+    root = math.sqrt(ppy)
+    return {
+        "total_return": growth - 1.0,
+        "cagr": cagr,
+        "ann_vol": std * root,
+        "sharpe": _ratio(mean, std) * root,
+        "sortino": _ratio(mean, downside) * root,
+        "max_drawdown": max_dd,
+        "calmar": _ratio(cagr, -max_dd),
+        "avg_turnover": float(_series(metrics["turnover_pct"]).mean()),
+        "avg_gross": float(_series(metrics["gross_exposure"]).mean()),
+        "avg_net": float(_series(metrics["net_exposure"]).mean()),
+        "total_cost": float(_series(metrics["cost"]).sum()),
+        "total_funding": float(_series(metrics["funding_pnl"]).sum()),
+        "n_days": float(n),
+    }
+
+
+def _series(values: np.ndarray) -> pl.Series:
+    """Means and totals are Polars' (its float sums), as they were on the metrics frame."""
+    return pl.Series(values, dtype=pl.Float64)
 
 
 def _cagr(growth: float, years_inverse: float) -> float:
