@@ -40,8 +40,13 @@ class ConfigError(LazyflowError):
 def collect(frame: pl.LazyFrame, caller: str) -> pl.DataFrame:
     """`frame.collect()`, with a Polars failure on the data (an unparseable date or number,
     a file gone since it was scanned) raised as a `DataError` that names `caller`."""
+    return collect_all([frame], caller)[0]
+
+
+def collect_all(frames: list[pl.LazyFrame], caller: str) -> list[pl.DataFrame]:
+    """`pl.collect_all(frames)` (one run, shared work), with failures raised as in `collect`."""
     try:
-        return frame.collect()
+        return pl.collect_all(frames)
     except (pl.exceptions.PolarsError, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{caller}: cannot compute the frame: {first_line}") from exc

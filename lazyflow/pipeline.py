@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from lazyflow.errors import SchemaError
+from lazyflow.errors import DataError, SchemaError
 from lazyflow.stages.base import Stage
+
+if TYPE_CHECKING:
+    from lazyflow.audit import Audit
 
 StageLike = Callable[[pl.LazyFrame], pl.LazyFrame]
 
@@ -89,15 +93,41 @@ class Pipeline:
 
     def __call__(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         """Build the query plan: validate the schema, then chain every stage's transform."""
+        return self.plans(frame)[-1]
+
+    def plans(self, frame: pl.LazyFrame | pl.DataFrame) -> list[pl.LazyFrame]:
+        """The query plan after each stage, `frame` itself first (validated as in `__call__`)."""
         frame = frame.lazy()
-        self.validate(frame.collect_schema())
+        self.validate(read_schema(frame, "Pipeline"))
+        plans = [frame]
         for stage in self.stages:
             frame = stage.transform(frame) if isinstance(stage, Stage) else stage(frame)
-        return frame
+            plans.append(frame)
+        return plans
+
+    def audit(
+        self,
+        panel: pl.LazyFrame | pl.DataFrame,
+        tradable: str | None = "is_universe",
+        **columns: str,
+    ) -> Audit:
+        """Row accounting of this pipeline on `panel`: usable values per stage and column,
+        tradable rows per date and why the others are not. See `lazyflow.audit.audit`."""
+        from lazyflow.audit import audit
+
+        return audit(self, panel, tradable, **columns)
 
     def explain(self, frame: pl.LazyFrame | pl.DataFrame, optimized: bool = True) -> str:
         """The (optimised) Polars plan of this pipeline applied to `frame`, as text."""
         return self(frame).explain(optimized=optimized)
+
+
+def read_schema(frame: pl.LazyFrame, caller: str) -> pl.Schema:
+    """`frame`'s schema; a Polars failure (a file gone or unreadable) is a `DataError`."""
+    try:
+        return frame.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"{caller}: cannot read the frame's schema: {exc}") from exc
 
 
 def _stage_schema(stage: StageLike, schema: pl.Schema) -> pl.Schema:
