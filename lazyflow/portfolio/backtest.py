@@ -298,9 +298,7 @@ def backtest(
     _check_parameters(allocator, cost_per_dollar, include_funding, init_nav, periods_per_year)
     if progress is not None and not callable(progress):
         raise _fail("progress", "must be None or a callable(done, total)", progress)
-    names = {"target": target_col, "vol": vol_col, "spread": spread_col, "close": price_col}
-    if include_funding:
-        names["funding"] = funding_col
+    names = _roles(include_funding, target_col, vol_col, spread_col, price_col, funding_col)
     panel = _load(frame, date_col, symbol_col, names, tradable)
     ok, dropped = _tradable_rows(panel)
     rows = Rows.of(panel, ok, ())
@@ -400,6 +398,19 @@ def _check_parameters(
             raise _fail(name, f"must be a finite number {'>' if strict else '>='} 0", value)
     if not isinstance(include_funding, bool):
         raise _fail("include_funding", "must be a bool", include_funding)
+
+
+def _roles(
+    include_funding: bool,
+    target_col: str,
+    vol_col: str,
+    spread_col: str,
+    price_col: str,
+    funding_col: str,
+) -> dict[str, str]:
+    """The numeric columns `_load` reads, by role (funding only when it is included)."""
+    names = {"target": target_col, "vol": vol_col, "spread": spread_col, "close": price_col}
+    return names | ({"funding": funding_col} if include_funding else {})
 
 
 @dataclass(frozen=True)

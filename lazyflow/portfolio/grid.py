@@ -1,0 +1,222 @@
+"""`backtest_grid`: many allocator settings over one frame, in one pass over the dates.
+
+The frame is loaded, checked and coded once. The allocators' parameters become arrays
+(`allocator.grid_settings`) and the scan carries positions shaped (symbols, configurations),
+so every per-date step is one set of numpy calls for the whole grid. Configurations go
+through the scan in equal blocks of about ``GRID_CELLS / tradable rows`` columns at most,
+which bounds the memory of the (rows, configurations) arrays (about 40 MB each).
+
+Each configuration's numbers are `lf.backtest`'s for that allocator up to floating-point
+rounding: sums over a 2-D block add in a different order than over a vector.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from lazyflow.errors import ConfigError, DataError
+from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights, grid_settings
+from lazyflow.portfolio.backtest import (
+    DROP_REASONS,
+    SUMMARY_INPUTS,
+    _check_parameters,
+    _fail,
+    _load,
+    _Panel,
+    _roles,
+    _tradable_rows,
+    backtest,
+    summary_stats,
+)
+from lazyflow.portfolio.scan import Rows, scan, settle
+
+#: Rows x configurations of one block of the grid's scan (8 bytes each per array).
+GRID_CELLS = 5_000_000
+
+#: The per-date metrics a grid keeps (`METRIC_COLUMNS` but the date and realised vol).
+GRID_METRICS = (
+    "nav",
+    "daily_return",
+    "pnl",
+    "funding_pnl",
+    "cost",
+    "turnover_pct",
+    "turnover_dollar",
+    "gross_exposure",
+    "net_exposure",
+    "vol_forecast_d",
+    "vol_forecast_a",
+    "nav_high",
+    "drawdown",
+)
+
+#: `backtest` arguments that `backtest_grid` takes in its own way.
+_NOT_OPTIONS = ("frame", "allocator")
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """What `backtest_grid` returns.
+
+    metrics: `GRID_METRICS`, each an array of shape (rebalance dates, configurations) whose
+    column j is that metric of `lf.backtest` with ``allocators[j]``; dates: the rebalance
+    dates. dropped: `DROP_REASONS` counts per configuration (arrays of length K; the row
+    checks are the same for every configuration). options: the backtest's keyword arguments.
+    """
+
+    dates: pl.Series
+    metrics: dict[str, np.ndarray]
+    dropped: dict[str, np.ndarray]
+    allocators: tuple[BufferedAllocator, ...]
+    options: dict[str, Any]
+
+    def summary(self, periods_per_year: float | None = None) -> pl.DataFrame:
+        """`BacktestResult.summary` of every configuration: one row each, in order."""
+        ppy = self.options["periods_per_year"] if periods_per_year is None else periods_per_year
+        init_nav = self.options["init_nav"]
+        rows = [
+            summary_stats({c: self.metrics[c][:, j] for c in SUMMARY_INPUTS}, init_nav, ppy)
+            for j in range(len(self.allocators))
+        ]
+        return pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Float64), orient="row")
+
+    def params(self) -> pl.DataFrame:
+        """Every allocator's fields, one row per configuration, in order."""
+        return pl.DataFrame([asdict(a) for a in self.allocators], infer_schema_length=None)
+
+
+def check_grid(
+    allocators: Sequence[BufferedAllocator], options: dict[str, Any], where: str = "backtest_grid"
+) -> tuple[tuple[BufferedAllocator, ...], dict[str, Any]]:
+    """The allocators, each checked (`ConfigError` naming its position), and `backtest`'s
+    keyword arguments (but frame and allocator) with defaults filled in and checked as
+    `backtest` checks them (`ConfigError` naming an unknown key or a bad value)."""
+    grid = tuple(allocators)
+    if not grid:
+        raise ConfigError(f"{where}: there are no allocators")
+    for j, allocator in enumerate(grid):
+        if not isinstance(allocator, BufferedAllocator):
+            raise ConfigError(
+                f"{where}: allocators[{j}] must be a BufferedAllocator, got {allocator!r}"
+            )
+        try:
+            allocator.check()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: allocators[{j}]: {exc}") from exc
+    params = inspect.signature(backtest).parameters
+    allowed = [name for name in params if name not in _NOT_OPTIONS]
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(
+                f"{where}: unknown backtest argument '{key}'; allowed: {', '.join(allowed)}"
+            )
+    o = {name: options.get(name, params[name].default) for name in allowed}
+    _check_parameters(
+        grid[0], o["cost_per_dollar"], o["include_funding"], o["init_nav"], o["periods_per_year"]
+    )
+    if o["progress"] is not None and not callable(o["progress"]):
+        raise _fail("progress", "must be None or a callable(done, total)", o["progress"])
+    return grid, o
+
+
+def backtest_grid(
+    frame: pl.DataFrame | pl.LazyFrame,
+    allocators: Sequence[BufferedAllocator],
+    **options: Any,
+) -> GridResult:
+    """`lf.backtest(frame, a, **options)` for every allocator `a`, in one pass over the dates.
+
+    `options` are `backtest`'s keyword arguments (cost_per_dollar, include_funding,
+    tradable, init_nav, the column names, periods_per_year, progress); `progress(done,
+    total)` counts the dates of each block. Everything is checked first (`check_grid`). A
+    configuration whose NAV stops being finite raises the `DataError` that `lf.backtest`
+    raises for it, prefixed with its position.
+    """
+    grid, o = check_grid(allocators, options)
+    names = _roles(
+        o["include_funding"],
+        o["target_col"],
+        o["vol_col"],
+        o["spread_col"],
+        o["price_col"],
+        o["funding_col"],
+    )
+    panel = _load(frame, o["date_col"], o["symbol_col"], names, o["tradable"])
+    ok, row_drops = _tradable_rows(panel)
+    base = Rows.of(panel, ok, ())
+    n_blocks = -(-len(grid) * max(1, base.n_book) // GRID_CELLS)
+    size = -(-len(grid) // n_blocks)  # equal blocks of at most ~GRID_CELLS cells
+    blocks = [_block(panel, ok, base, grid[a : a + size], o) for a in range(0, len(grid), size)]
+    metrics = {name: np.concatenate([b[0][name] for b in blocks], axis=1) for name in blocks[0][0]}
+    dropped = {reason: np.full(len(grid), count) for reason, count in row_drops.items()}
+    dropped |= {k: np.concatenate([b[1][k] for b in blocks]) for k in blocks[0][1]}
+    result = GridResult(
+        dates=panel.dates[: base.n_reb],
+        metrics=metrics,
+        dropped={reason: dropped[reason] for reason in DROP_REASONS},
+        allocators=grid,
+        options=o,
+    )
+    _raise_non_finite(frame, result)
+    return result
+
+
+def _block(
+    panel: _Panel,
+    ok: np.ndarray,
+    base: Rows,
+    allocators: tuple[BufferedAllocator, ...],
+    o: dict[str, Any],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One block of configurations through the scan: its metrics and held-row counts."""
+    rows = base._replace(width=(len(allocators),))
+    s = grid_settings(allocators)
+    col = rows.column
+    w_desired, buffer = desired_weights(
+        s, col(rows.target), col(rows.vol), col(rows.spread), rows.bounds
+    )
+    progress: Callable[[int, int], None] | None = o["progress"]
+    done = scan(s, panel, rows, w_desired, buffer, progress, keep_book=False)
+    run = settle(panel, ok, rows, done, o["cost_per_dollar"], o["include_funding"], o["init_nav"])
+    nav, nav_before = run.nav, run.nav_before
+    nav_high = np.maximum.accumulate(nav, axis=0)
+    metrics = {
+        "nav": nav,
+        "daily_return": (nav - nav_before) / nav_before,
+        "pnl": run.pnl,
+        "funding_pnl": run.fund,
+        "cost": run.cost,
+        "turnover_pct": run.turnover,
+        "turnover_dollar": run.turnover * nav_before,
+        "gross_exposure": run.gross,
+        "net_exposure": run.net,
+        "vol_forecast_d": run.vol_d,
+        "vol_forecast_a": run.vol_d * math.sqrt(o["periods_per_year"]),
+        "nav_high": nav_high,
+        "drawdown": nav / nav_high - 1.0,
+    }
+    counts = {"no_next_price": run.no_next_price, "no_next_funding": run.no_next_funding}
+    return metrics, counts
+
+
+def _raise_non_finite(frame: pl.DataFrame | pl.LazyFrame, result: GridResult) -> None:
+    """`lf.backtest`'s error for the first configuration with a NaN or infinite metric."""
+    bad = np.zeros(len(result.allocators), dtype=bool)
+    for values in result.metrics.values():
+        bad |= ~np.isfinite(values).all(axis=0)
+    if not bad.any():
+        return
+    j = int(np.argmax(bad))
+    options = {k: v for k, v in result.options.items() if k != "progress"}
+    try:
+        backtest(frame, result.allocators[j], **options)
+    except DataError as exc:
+        raise DataError(f"backtest_grid: allocators[{j}]: {exc}") from exc
+    raise DataError(f"backtest_grid: allocators[{j}]: the metrics stop being finite")
