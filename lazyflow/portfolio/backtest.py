@@ -342,7 +342,7 @@ def backtest(
     )
     bad = first_bad_metric(metrics)
     if bad is not None:  # extreme prices or funding overflowed the NAV
-        at = slice(book_bounds[bad], book_bounds[bad + 1])
+        at = slice(book_bounds[bad.blame], book_bounds[bad.blame + 1])
         symbols = panel.symbols.gather(book_code[at]).to_list()
         size = np.abs(run.move)  # how much each row moved the NAV
         shown = {"close": run.p0, "next close": run.p1}
@@ -350,7 +350,7 @@ def backtest(
             size += np.abs(run.fund_move)
             shown["next funding"] = run.f1
         shown_rows = {name: values[at] for name, values in shown.items()}
-        raise nav_error(metrics.row(bad, named=True), symbols, size[at], shown_rows)
+        raise nav_error(bad, metrics, symbols, size[at], shown_rows)
 
     dollar_pos = x_new * nav_before[book_day]
     book = {

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import polars as pl
 
@@ -51,33 +53,52 @@ def reason_codes(reason: pl.Series) -> np.ndarray:
     return reason.to_physical().fill_null(len(ROW_REASONS)).to_numpy().astype(np.int64)
 
 
-def first_bad_metric(metrics: pl.DataFrame) -> int | None:
-    """The first row of `metrics` with a NaN or infinite float value (nulls are fine), or None."""
-    bad = metrics.select(pl.any_horizontal((~pl.col(pl.Float64).is_finite()).fill_null(False)))
-    hits = bad.to_series().arg_true()
-    return int(hits[0]) if len(hits) else None
+class BadMetric(NamedTuple):
+    """Where the metrics stop being finite: the first such row and its columns, and `blame`,
+    the row up to it with the largest |daily_return| (non-finite counts as the largest)."""
+
+    first: int
+    columns: list[str]
+    blame: int
+
+
+def first_bad_metric(metrics: pl.DataFrame) -> BadMetric | None:
+    """Where `metrics` first holds a NaN or infinite float (nulls are fine), or None."""
+    bad = metrics.select((~pl.col(pl.Float64).is_finite()).fill_null(False))
+    hits = bad.select(pl.any_horizontal(pl.all())).to_series().arg_true()
+    if not len(hits):
+        return None
+    first = int(hits[0])
+    columns = [c for c in bad.columns if bad[c][first]]
+    moves = np.abs(metrics["daily_return"].to_numpy()[: first + 1])
+    blame = int(np.argmax(np.nan_to_num(moves, nan=np.inf)))
+    return BadMetric(first, columns, blame)
 
 
 def nav_error(
-    metrics: dict[str, object],
+    bad: BadMetric,
+    metrics: pl.DataFrame,
     symbols: list[str],
     size: np.ndarray,
     values: dict[str, np.ndarray],
 ) -> DataError:
-    """The error for a metrics row (`metrics`, by name) that is no longer finite.
+    """The error for metrics that stop being finite (`bad`, found in `metrics`).
 
-    `symbols` are that date's book rows, `size` how much each moved the NAV (NaN counts as
-    the most) and `values` the inputs to show for each (closes, funding). The message names
-    the NAV's parts and the three rows that moved it most.
+    `symbols` are the book rows of the blamed date, `size` how much each moved the NAV (NaN
+    counts as the most) and `values` the inputs to show for each (closes, funding). The
+    message names the first non-finite date and columns, the date of the largest NAV move up
+    to it with the NAV's parts, and the three rows that moved it most.
     """
-    date, *_ = metrics.values()
-    parts = ", ".join(f"{k} {metrics[k]:.6g}" for k in ("nav", "pnl", "funding_pnl", "cost"))
+    date, *_ = metrics.columns
+    row = metrics.row(bad.blame, named=True)
+    parts = ", ".join(f"{k} {row[k]:.6g}" for k in ("daily_return", "nav", "pnl", "funding_pnl"))
     worst = np.argsort(-np.nan_to_num(np.abs(size), nan=np.inf), kind="stable")[:3].tolist()
     rows = [
         f"{symbols[k]} ({', '.join(f'{n} {v[k]:.6g}' for n, v in values.items())})" for k in worst
     ]
     return DataError(
-        f"backtest: the metrics stop being finite on {date} ({parts}); the rows that moved "
-        f"the NAV most: {'; '.join(rows) or '(none)'}. Check these prices and funding rates "
-        "for extreme values"
+        f"backtest: metrics {', '.join(bad.columns)} stop being finite on "
+        f"{metrics[date][bad.first]}; the largest NAV move up to then was on {row[date]} "
+        f"({parts}), driven most by {'; '.join(rows) or '(no position)'}. Check those prices "
+        "and funding rates for extreme values"
     )
