@@ -232,6 +232,15 @@ def _fail(parameter: str, problem: str, value: object) -> ConfigError:
     return ConfigError(f"backtest: parameter '{parameter}' {problem}, got {value!r}")
 
 
+def _kinds(
+    date_col: str, symbol_col: str, names: dict[str, str], tradable: str | None
+) -> dict[str, Kind | None]:
+    """The columns `_load` reads, each with the kind of dtype it must have (see `_check_schema`)."""
+    kinds: dict[str, Kind | None] = {date_col: None, symbol_col: Kind.SYMBOL}
+    kinds |= dict.fromkeys(names.values(), Kind.NUMERIC)
+    return kinds | ({tradable: Kind.BOOL} if tradable is not None else {})
+
+
 def _check_schema(schema: pl.Schema, kinds: dict[str, Kind | None]) -> None:
     """Every column present, with an accepted dtype (None: a date, datetime or integer)."""
     for column, kind in kinds.items():
@@ -433,12 +442,8 @@ def _load(
     tradable: str | None,
 ) -> _Panel:
     """Check the schema, collect once, code dates and symbols, sort by (date, symbol)."""
-    kinds: dict[str, Kind | None] = {date_col: None, symbol_col: Kind.SYMBOL}
-    kinds |= dict.fromkeys(names.values(), Kind.NUMERIC)
-    if tradable is not None:
-        kinds[tradable] = Kind.BOOL
     lazy = frame.lazy()
-    _check_schema(lazy.collect_schema(), kinds)
+    _check_schema(lazy.collect_schema(), _kinds(date_col, symbol_col, names, tradable))
     reason = drop_reason(names["target"], names["vol"], names["spread"], names["close"], tradable)
     data = collect(
         lazy.select(

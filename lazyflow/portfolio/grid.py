@@ -27,7 +27,9 @@ from lazyflow.portfolio.backtest import (
     DROP_REASONS,
     SUMMARY_INPUTS,
     _check_parameters,
+    _check_schema,
     _fail,
+    _kinds,
     _load,
     _Panel,
     _roles,
@@ -140,15 +142,7 @@ def backtest_grid(
     raises for it, prefixed with its position.
     """
     grid, o = check_grid(allocators, options)
-    names = _roles(
-        o["include_funding"],
-        o["target_col"],
-        o["vol_col"],
-        o["spread_col"],
-        o["price_col"],
-        o["funding_col"],
-    )
-    panel = _load(frame, o["date_col"], o["symbol_col"], names, o["tradable"])
+    panel = _load(frame, o["date_col"], o["symbol_col"], _names(o), o["tradable"])
     ok, row_drops = _tradable_rows(panel)
     base = Rows.of(panel, ok, ())
     n_blocks = -(-len(grid) * max(1, base.n_book) // GRID_CELLS)
@@ -166,6 +160,18 @@ def backtest_grid(
     )
     _raise_non_finite(frame, result)
     return result
+
+
+def check_schema(schema: pl.Schema, options: dict[str, Any]) -> None:
+    """`SchemaError` (stage "backtest") unless `schema` has every column the backtest reads
+    with `options` (`check_grid`'s), with an accepted dtype."""
+    o = options
+    _check_schema(schema, _kinds(o["date_col"], o["symbol_col"], _names(o), o["tradable"]))
+
+
+def _names(o: dict[str, Any]) -> dict[str, str]:
+    cols = ("target_col", "vol_col", "spread_col", "price_col", "funding_col")
+    return _roles(o["include_funding"], *(o[c] for c in cols))
 
 
 def _block(
