@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from lazyflow.errors import DataError, SchemaError
+from lazyflow.errors import ConfigError, DataError, SchemaError
 from lazyflow.stages.base import Stage
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class Pipeline:
             elif callable(stage):
                 flat.append(stage)
             else:
-                raise TypeError(f"Pipeline: {stage!r} is not a stage (a LazyFrame -> LazyFrame)")
+                raise ConfigError(f"Pipeline: {stage!r} is not a stage (a LazyFrame -> LazyFrame)")
         self.stages: tuple[StageLike, ...] = tuple(flat)
 
     def __rshift__(self, other: StageLike) -> Pipeline:
@@ -97,6 +97,9 @@ class Pipeline:
 
     def plans(self, frame: pl.LazyFrame | pl.DataFrame) -> list[pl.LazyFrame]:
         """The query plan after each stage, `frame` itself first (validated as in `__call__`)."""
+        if not isinstance(frame, pl.LazyFrame | pl.DataFrame):
+            got = type(frame).__name__
+            raise DataError(f"Pipeline: expected a polars LazyFrame or DataFrame, got {got}")
         frame = frame.lazy()
         self.validate(read_schema(frame, "Pipeline"))
         plans = [frame]

@@ -111,7 +111,8 @@ def scan_panel(
     csv = not Path(path).is_dir() and str(path).lower().endswith(CSV_SUFFIXES)
     for col in NUMERIC_COLUMNS:
         if col in schema:
-            if not (schema[col].is_numeric() or (csv and schema[col] == pl.String)):
+            dtype = schema[col]  # an all-null column (dtype Null) is fine too
+            if not (dtype.is_numeric() or dtype == pl.Null or (csv and dtype == pl.String)):
                 raise SchemaError(STAGE, col, _numeric_problem(schema[col]), schema)
             exprs.append(_number_expr(col, schema[col]))
     rest = [c for c in schema if c not in ("date", "symbol")]

@@ -455,7 +455,9 @@ def _load(
         "backtest",
     )
     if data.height == 0:
-        raise DataError("backtest: the frame has no rows")
+        raise DataError(
+            "backtest: the frame has no rows (Pipeline.audit shows which stage removed them)"
+        )
     for column in (date_col, symbol_col):
         nulls = data[column].null_count()
         if nulls:
