@@ -12,10 +12,11 @@ Jobs:
 - ``write``: generate the synthetic panel and write it to Parquet (timed apart).
 - ``lazyflow``: ``repeats`` end-to-end runs of the carry preset, the notebook's allocator and
   the backtest. ``source="memory"``: the panel is generated in the process (timed apart as
-  ``gen_s``), the plan is collected with the in-memory engine and the frame handed to
-  `lf.backtest`. ``source="parquet"``: the panel is read from a Parquet file on disk with
-  `lf.scan_panel`; the plan is streamed to a Parquet frame file (``sink_parquet`` with the
-  streaming engine) and `lf.backtest` reads its columns from that file.
+  ``gen_s``), the plan is collected with ``collect()`` (Polars 2's default engine, the
+  streaming one) and the frame handed to `lf.backtest`. ``source="parquet"``: the panel is read
+  from a Parquet file on disk with `lf.scan_panel`; the plan is streamed to a Parquet frame
+  file (``sink_parquet`` with the streaming engine) and `lf.backtest` reads its columns from
+  that file.
 - ``naive``: ``repeats`` runs of `benchmarks.naive` (notebook-style pipeline, then the per-date
   loop) on the panel generated in the process.
 """
