@@ -11,7 +11,13 @@ from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
 from lazyflow.factor import FactorAnalysis, factor_report
 from lazyflow.pipeline import Pipeline
-from lazyflow.portfolio import BacktestResult, BufferedAllocator, backtest
+from lazyflow.portfolio import (
+    BacktestResult,
+    BufferedAllocator,
+    GridResult,
+    backtest,
+    backtest_grid,
+)
 from lazyflow.schema import Kind
 from lazyflow.stages import (
     Deciles,
@@ -26,6 +32,7 @@ from lazyflow.stages import (
     VolumeUniverse,
 )
 from lazyflow.stages.labels import label_columns
+from lazyflow.sweep import grid_allocators, grid_pipelines, sweep
 
 __version__ = "0.1.0"
 
@@ -41,6 +48,7 @@ __all__ = [
     "FactorAnalysis",
     "ForwardReturns",
     "FundingCarry",
+    "GridResult",
     "Kind",
     "LazyflowError",
     "LogReturns",
@@ -52,9 +60,13 @@ __all__ = [
     "VolumeUniverse",
     "__version__",
     "backtest",
+    "backtest_grid",
     "factor_report",
+    "grid_allocators",
+    "grid_pipelines",
     "label_columns",
     "presets",
     "scan_panel",
+    "sweep",
     "synthetic_panel",
 ]

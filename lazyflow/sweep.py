@@ -1,0 +1,332 @@
+"""`sweep`: grids of pipeline and allocator parameters, one row of results per configuration.
+
+    import lazyflow as lf
+    grid = {"FundingCarry": {"winsor": [0.02, 0.05]}, "SigmoidTarget": {"k": [0.5, 1.0]}}
+    pipelines = lf.grid_pipelines(lf.presets.carry(), grid)
+    allocators = lf.grid_allocators(
+        lf.presets.seed_allocator(), {"lambda_risk": [1, 2, 4], "turnover_cap": [None, 0.3]}
+    )
+    table = lf.sweep(panel, pipelines, allocators, lf.presets.SEED_BACKTEST)
+
+Grids. In `grid_pipelines` and `grid_allocators` a list is a grid of values and any other
+value (a tuple included) is one fixed value, so a list-valued parameter such as
+``keep_deciles`` is swept as a list of tuples: ``{"keep_deciles": [(1, 10), (1, 2, 9, 10)]}``.
+The configurations are the cartesian product of the grids, the first key varying slowest.
+
+Work. Configurations with the same pipeline share one collected frame; all allocator
+settings on a frame run through one scan (`backtest_grid`: one pass over the dates, positions
+symbols x configurations). The distinct pipelines are the units of parallel work:
+
+- ``engine="local"``: a process pool (spawned processes, not threads: the scan is a Python
+  loop of small numpy steps that holds the GIL, so threads would run scans one at a time;
+  Polars parallelises each collect by itself). At most `n_jobs` (default: the CPU count)
+  workers, never more than there are pipelines; with one worker everything runs in this
+  process. Pipelines and the panel are pickled to the workers, so plain-callable stages must
+  be module-level functions. A script that sweeps with several workers needs the usual
+  ``if __name__ == "__main__":`` guard (the workers import the main module).
+- ``engine="ray"``: one Ray task per pipeline, the panel put once in the object store. An
+  initialised Ray (``ray.init`` called by the user) is used as it is; otherwise `sweep`
+  calls ``ray.init(address=address)`` (None: a local instance) and shuts it down at the end.
+  Ray is the optional ``ray`` extra: ``pip install 'lazyflow[ray]'``.
+
+The result does not depend on the engine, on the number of workers or on the order in
+which they finish: rows are sorted by configuration id. Everything that can be checked
+without data (parameters, each pipeline's schema flow, the backtest's columns) is checked
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import multiprocessing
+import os
+import pickle
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Literal
+
+import polars as pl
+
+from lazyflow.errors import ConfigError
+from lazyflow.pipeline import Pipeline, stage_name
+from lazyflow.portfolio.allocator import BufferedAllocator
+from lazyflow.portfolio.grid import backtest_grid, check_grid, check_schema
+from lazyflow.stages.base import Stage
+
+ENGINES = ("local", "ray")
+#: The leading columns of `sweep`'s result (parameter and statistics columns follow).
+ID_COLUMNS = ("config", "pipeline", "allocator")
+
+
+def grid_pipelines(base: Pipeline, grid: Mapping[str | int, Mapping[str, Any]]) -> list[Pipeline]:
+    """`base` with every combination of the stage parameters in `grid`.
+
+    `grid` maps a stage (its class name, when the class is in `base` once, or its 0-based
+    position) to ``{parameter: value or list of values}``. Values are not checked here;
+    `sweep` checks each pipeline against the panel's schema before it runs.
+    """
+    if not isinstance(base, Pipeline):
+        raise ConfigError(f"grid_pipelines: base must be a Pipeline, got {base!r}")
+    axes = []
+    for key, params in _mapping(grid, "grid_pipelines: grid").items():
+        i = _position(base, key)
+        stage = base.stages[i]
+        where = f"grid_pipelines: {stage_name(stage)} (stage {i})"
+        axes += [((i, name), values) for name, values in _axes(stage, params, where)]
+    pipelines = []
+    for combo in _product(axes):
+        stages = list(base.stages)
+        for i in {i for i, _ in combo}:
+            changes = {name: value for (j, name), value in combo.items() if j == i}
+            stages[i] = dataclasses.replace(stages[i], **changes)
+        pipelines.append(Pipeline(stages))
+    return pipelines
+
+
+def grid_allocators(
+    base: BufferedAllocator | None = None, grid: Mapping[str, Any] | None = None
+) -> list[BufferedAllocator]:
+    """`base` (default `BufferedAllocator()`) with every combination of ``{field: value or
+    list of values}`` in `grid`."""
+    base = BufferedAllocator() if base is None else base
+    if not isinstance(base, BufferedAllocator):
+        raise ConfigError(f"grid_allocators: base must be a BufferedAllocator, got {base!r}")
+    axes = _axes(base, grid or {}, "grid_allocators")
+    return [dataclasses.replace(base, **combo) for combo in _product(axes)]
+
+
+def sweep(
+    panel: pl.DataFrame | pl.LazyFrame,
+    pipeline_grid: Pipeline | Sequence[Pipeline],
+    allocator_grid: BufferedAllocator | Sequence[BufferedAllocator] | Mapping[str, Any],
+    backtest_kw: Mapping[str, Any] | None = None,
+    *,
+    engine: Literal["local", "ray"] = "local",
+    n_jobs: int | None = None,
+    address: str | None = None,
+) -> pl.DataFrame:
+    """Backtest every (pipeline, allocator) pair on `panel`; one row per configuration.
+
+    `pipeline_grid`: a Pipeline or a list of them (`grid_pipelines`). `allocator_grid`: a
+    BufferedAllocator, a list of them (`grid_allocators`), or a mapping, short for
+    ``grid_allocators(BufferedAllocator(), mapping)``. `backtest_kw`: `lf.backtest`'s
+    keyword arguments for every configuration (all but progress).
+
+    Columns: ``config`` (``pipeline * n_allocators + allocator``), ``pipeline`` and
+    ``allocator`` (positions in the two grids); ``stage.<Class>.<parameter>`` for each stage
+    parameter that differs between the pipelines (``stage.<position>.<Class>.<parameter>``
+    when the class is in the pipeline twice; one ``stages`` column with each pipeline's repr
+    instead when the pipelines do not have the same stage classes in the same order);
+    ``allocator.<field>`` for every allocator field; then `BacktestResult.summary`'s
+    statistics. Rows are sorted by ``config``. See the module docstring for the engines.
+    """
+    pipelines = _pipelines(pipeline_grid)
+    allocators = _allocators(allocator_grid)
+    options = dict(_mapping(backtest_kw or {}, "sweep: backtest_kw"))
+    if "progress" in options:
+        raise ConfigError("sweep: backtest_kw may not set 'progress'")
+    allocators_t, full = check_grid(allocators, options, where="sweep")
+    schema = panel.lazy().collect_schema()
+    for i, pipeline in enumerate(pipelines):
+        try:
+            check_schema(pipeline.validate(schema), full)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep: pipelines[{i}]: {exc}") from exc
+    distinct, which = _distinct(pipelines)
+    tasks = [(pipe, allocators_t, options) for pipe in distinct]
+    if engine == "local":
+        results = _run_local(panel, tasks, _workers(n_jobs, len(tasks)))
+    elif engine == "ray":
+        results = _run_ray(panel, tasks, address)
+    else:
+        raise ConfigError(f"sweep: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    n = len(allocators_t)
+    stats = pl.concat(
+        [
+            results[d].with_columns(
+                pipeline=pl.lit(p, pl.Int64), allocator=pl.int_range(n, dtype=pl.Int64)
+            )
+            for p, d in enumerate(which)
+        ]
+    )
+    allocator_params = pl.DataFrame(
+        [{f"allocator.{k}": v for k, v in dataclasses.asdict(a).items()} for a in allocators_t],
+        infer_schema_length=None,
+    ).with_row_index("allocator")
+    table = (
+        stats.with_columns(config=pl.col("pipeline") * n + pl.col("allocator"))
+        .join(_stage_params(pipelines), on="pipeline", how="left")
+        .join(allocator_params.cast({"allocator": pl.Int64}), on="allocator", how="left")
+    )
+    first = [*ID_COLUMNS, *(c for c in table.columns if c.startswith(("stage", "allocator.")))]
+    return table.select(*first, *results[0].columns).sort("config")
+
+
+def evaluate(
+    panel: pl.DataFrame | pl.LazyFrame,
+    pipeline: Pipeline,
+    allocators: Sequence[BufferedAllocator],
+    options: Mapping[str, Any],
+) -> pl.DataFrame:
+    """One unit of a sweep's work: collect `pipeline` on `panel` once, backtest every
+    allocator on it in one scan; the summary statistics, one row per allocator."""
+    frame = pipeline(panel).collect()
+    return backtest_grid(frame, allocators, **options).summary()
+
+
+def _run_local(
+    panel: pl.DataFrame | pl.LazyFrame, tasks: list[tuple], workers: int
+) -> list[pl.DataFrame]:
+    if workers == 1:
+        return [evaluate(panel, *task) for task in tasks]
+    for i, task in enumerate(tasks):
+        try:
+            pickle.dumps(task)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise ConfigError(
+                f"sweep: engine='local' sends each pipeline to a worker process, and pipeline "
+                f"{i} ({task[0]!r}) cannot be pickled ({exc}); use module-level functions as "
+                "stages, n_jobs=1 or engine='ray'"
+            ) from exc
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(evaluate, panel, *task) for task in tasks]
+        return [future.result() for future in futures]
+
+
+def _run_ray(
+    panel: pl.DataFrame | pl.LazyFrame, tasks: list[tuple], address: str | None
+) -> list[pl.DataFrame]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(
+            "sweep: engine='ray' needs Ray; install the ray extra: pip install 'lazyflow[ray]'"
+        ) from exc
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address)
+    try:
+        panel_ref = ray.put(panel)
+        remote = ray.remote(evaluate)
+        return ray.get([remote.remote(panel_ref, *task) for task in tasks])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _workers(n_jobs: int | None, n_tasks: int) -> int:
+    if n_jobs is None:
+        n_jobs = os.cpu_count() or 1
+    elif not (isinstance(n_jobs, int) and not isinstance(n_jobs, bool) and n_jobs >= 1):
+        raise ConfigError(
+            f"sweep: parameter 'n_jobs' must be None or an integer >= 1, got {n_jobs!r}"
+        )
+    return min(n_jobs, n_tasks)
+
+
+def _pipelines(grid: Pipeline | Sequence[Pipeline]) -> list[Pipeline]:
+    pipelines = [grid] if isinstance(grid, Pipeline) else _sequence(grid, "pipeline_grid")
+    for i, pipeline in enumerate(pipelines):
+        if not isinstance(pipeline, Pipeline):
+            raise ConfigError(f"sweep: pipeline_grid[{i}] must be a Pipeline, got {pipeline!r}")
+    return pipelines
+
+
+def _allocators(
+    grid: BufferedAllocator | Sequence[BufferedAllocator] | Mapping[str, Any],
+) -> list[BufferedAllocator]:
+    if isinstance(grid, BufferedAllocator):
+        return [grid]
+    if isinstance(grid, Mapping):
+        return grid_allocators(BufferedAllocator(), grid)
+    return _sequence(grid, "allocator_grid")
+
+
+def _sequence(values: Any, name: str) -> list:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
+        raise ConfigError(f"sweep: {name} must be a non-empty list, got {values!r}")
+    return list(values)
+
+
+def _mapping(value: Any, where: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {value!r}")
+    return value
+
+
+def _position(base: Pipeline, key: str | int) -> int:
+    """The position in `base` of the stage that a `grid_pipelines` key names."""
+    n = len(base.stages)
+    if isinstance(key, int) and not isinstance(key, bool):
+        if not 0 <= key < n:
+            raise ConfigError(f"grid_pipelines: stage position {key} is not in 0..{n - 1}")
+        i = key
+    else:
+        hits = [i for i, stage in enumerate(base.stages) if stage_name(stage) == key]
+        if len(hits) != 1:
+            names = ", ".join(stage_name(s) for s in base.stages)
+            problem = "is not a stage of" if not hits else f"is at positions {hits} of"
+            raise ConfigError(
+                f"grid_pipelines: {key!r} {problem} the pipeline ({names}); name a stage that "
+                "is there once, or give its 0-based position"
+            )
+        i = hits[0]
+    if not (isinstance(base.stages[i], Stage) and dataclasses.is_dataclass(base.stages[i])):
+        raise ConfigError(f"grid_pipelines: stage {i} ({base.stages[i]!r}) has no parameters")
+    return i
+
+
+def _axes(obj: Any, params: Mapping[str, Any], where: str) -> list[tuple[str, list]]:
+    """``(parameter, values)`` pairs of a grid over the dataclass `obj`'s init fields."""
+    fields = [f.name for f in dataclasses.fields(obj) if f.init]
+    axes = []
+    for name, value in _mapping(params, where).items():
+        if name not in fields:
+            raise ConfigError(
+                f"{where}: unknown parameter '{name}'; parameters: {', '.join(fields)}"
+            )
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise ConfigError(f"{where}: parameter '{name}' has an empty list of values")
+        axes.append((name, values))
+    return axes
+
+
+def _product(axes: Sequence[tuple[Any, list]]) -> list[dict[Any, Any]]:
+    """Every combination of the axes' values, the first axis varying slowest."""
+    keys = [key for key, _ in axes]
+    return [
+        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))
+    ]
+
+
+def _distinct(pipelines: list[Pipeline]) -> tuple[list[Pipeline], list[int]]:
+    """The distinct pipelines (same stages, in order), and which one each pipeline is."""
+    distinct: list[Pipeline] = []
+    which = []
+    for pipeline in pipelines:
+        same = [d for d, seen in enumerate(distinct) if seen.stages == pipeline.stages]
+        if not same:
+            distinct.append(pipeline)
+        which.append(same[0] if same else len(distinct) - 1)
+    return distinct, which
+
+
+def _stage_params(pipelines: list[Pipeline]) -> pl.DataFrame:
+    """One row per pipeline: its position and each stage parameter that differs between them."""
+    columns: dict[str, pl.Series] = {"pipeline": pl.Series(range(len(pipelines)), dtype=pl.Int64)}
+    if len({tuple(type(s) for s in p.stages) for p in pipelines}) > 1:
+        return pl.DataFrame(columns | {"stages": pl.Series([repr(p) for p in pipelines])})
+    first = pipelines[0].stages
+    names = [stage_name(s) for s in first]
+    for i, stage in enumerate(first):
+        if not (isinstance(stage, Stage) and dataclasses.is_dataclass(stage)):
+            continue
+        label = names[i] if names.count(names[i]) == 1 else f"{i}.{names[i]}"
+        for field in dataclasses.fields(stage):
+            values = [getattr(p.stages[i], field.name) for p in pipelines]
+            if any(v != values[0] for v in values):
+                columns[f"stage.{label}.{field.name}"] = pl.Series(values, strict=False)
+    return pl.DataFrame(columns)
