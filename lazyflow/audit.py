@@ -79,9 +79,9 @@ def audit(
     flow = pipeline.schema_flow(plans[0].collect_schema())
     out_schema = plans[-1].collect_schema()
     kinds = {date_col: Kind.ANY, symbol_col: Kind.ANY}
-    kinds |= dict.fromkeys((target_col, vol_col, spread_col, price_col), Kind.NUMERIC)
     if tradable is not None:
         kinds[tradable] = Kind.BOOL
+    kinds |= dict.fromkeys((target_col, vol_col, spread_col, price_col), Kind.NUMERIC)
     _check_columns(out_schema, kinds, tradable)
 
     keys = [date_col, symbol_col]
