@@ -355,7 +355,7 @@ def test_funding_that_overflows_the_nav_is_a_data_error_naming_the_row():
         .otherwise(pl.col("funding_rate"))
         .alias("funding_rate")
     )
-    pattern = rf"backtest: metrics .* stop being finite .*{symbol} \(.*next funding 1e\+308"
+    pattern = rf"backtest: metrics .* stop being finite .*'{symbol}' \(.*next funding 1e\+308"
     with pytest.raises(lf.DataError, match=pattern):
         lf.backtest(messy, ALLOC, tradable=None)
 

@@ -25,7 +25,7 @@ DAY0 = dt.date(2024, 1, 1)
 ODD_SYMBOLS = ["BTCUSDT", "ETH USDT", "ÉTÉ/ü", 'a"b', "x'y", "", "1000SHIB", "名字", "a\\b", "t\tb"]
 
 #: Replacement values for a numeric cell: missing, non-finite, zero, negative, extreme.
-BAD_NUMBERS = [None, math.nan, math.inf, -math.inf, 0.0, -1.0, 1e300, 1e-300, -1e300]
+BAD_NUMBERS = (None, math.nan, math.inf, -math.inf, 0.0, -1.0, 1e300, 1e-300, -1e300)
 
 NUMERIC = ("open", "high", "low", "close", "volume", "dollar_volume", "funding_rate")
 
@@ -38,6 +38,7 @@ def messy_panel(
     p_bad: float,
     n_dups: int,
     p_null_key: float,
+    bad_numbers: tuple = BAD_NUMBERS,
 ) -> pl.DataFrame:
     """A shuffled panel with gaps, bad numbers, repeated (date, symbol) rows and null keys."""
     rng = np.random.default_rng(seed)
@@ -65,7 +66,7 @@ def messy_panel(
             }
             for column in NUMERIC:
                 if rng.random() < p_bad:
-                    row[column] = BAD_NUMBERS[int(rng.integers(len(BAD_NUMBERS)))]
+                    row[column] = bad_numbers[int(rng.integers(len(bad_numbers)))]
             for key in ("date", "symbol"):
                 if rng.random() < p_null_key:
                     row[key] = None

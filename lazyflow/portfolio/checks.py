@@ -94,7 +94,7 @@ def nav_error(
     parts = ", ".join(f"{k} {row[k]:.6g}" for k in ("daily_return", "nav", "pnl", "funding_pnl"))
     worst = np.argsort(-np.nan_to_num(np.abs(size), nan=np.inf), kind="stable")[:3].tolist()
     rows = [
-        f"{symbols[k]} ({', '.join(f'{n} {v[k]:.6g}' for n, v in values.items())})" for k in worst
+        f"{symbols[k]!r} ({', '.join(f'{n} {v[k]:.6g}' for n, v in values.items())})" for k in worst
     ]
     return DataError(
         f"backtest: metrics {', '.join(bad.columns)} stop being finite on "
