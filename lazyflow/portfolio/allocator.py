@@ -145,7 +145,9 @@ def desired_weights(
     bounds: np.ndarray | None = None,
 ) -> Desired:
     """Steps 1-4 for rows grouped by date (see `BufferedAllocator.desired`); with a grid,
-    `target`, `vol` and `spread` are ``(n, 1)`` and the results ``(n, configurations)``."""
+    `target`, `vol` and `spread` are ``(n, 1)`` and the results broadcast to
+    ``(n, configurations)`` (the weights stay ``(n, 1)`` when no configuration has a vol
+    target)."""
     w_raw = target / vol
     gross = _per_row(segment_sums(np.abs(w_raw), bounds), bounds)
     w = w_raw / np.where(gross > 0, gross, 1.0)
