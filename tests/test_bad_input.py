@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_fuzz import BAD_NUMBERS, messy_panel
 
 import lazyflow as lf
 from lazyflow.portfolio.checks import ROW_REASONS
@@ -195,12 +196,18 @@ def test_a_bad_dedupe_value_is_a_config_error(tmp_path):
 # -- unsorted input -----------------------------------------------------------------------
 
 
-@given(seed=st.integers(0, 2**32 - 1), preset=st.sampled_from(["carry", "seed_carry"]))
-def test_shuffled_input_gives_identical_signals_and_backtest(seed, preset):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    preset=st.sampled_from(["carry", "seed_carry"]),
+    messy=st.booleans(),
+)
+def test_shuffled_input_gives_identical_signals_and_backtest(seed, preset, messy):
     pipeline = getattr(lf.presets, preset)()
-    shuffled = PANEL.sample(fraction=1.0, shuffle=True, seed=seed)
+    # messy: gaps, nulls, NaN, inf, zero and negative numbers, odd symbols (clean keys)
+    panel = messy_panel(seed, 6, 40, 0.1, 0.05, 0, 0.0, BAD_NUMBERS[:6]) if messy else PANEL
+    shuffled = panel.sample(fraction=1.0, shuffle=True, seed=seed)
     frame, result = run(shuffled, pipeline)
-    expected, reference = run(PANEL, pipeline)
+    expected, reference = run(panel.sort("date", "symbol"), pipeline)
     assert frame.equals(expected)
     assert result.metrics.equals(reference.metrics)
     assert result.book.equals(reference.book)

@@ -23,13 +23,14 @@ class FundingCarry(Stage):
     ``annualize``). Per date (over the non-null rows inside ``mask``): clip to the
     ``winsor`` and ``1 - winsor`` quantiles (interpolation "nearest"); then, if
     ``standardize``, ``(v - mean) / (std + 1e-8)`` with std of ddof 1. A date with
-    a single value has a null std and so a null score (as in the seed). Rows
+    a single value has no std and so a null score (as in the seed). Rows
     outside ``mask`` get a null score. Unit: funding per period (per year if
     annualised) before standardising, standard deviations after. Non-finite
     funding (NaN, inf) counts as missing, and a score that overflows (extreme
-    funding) is null, never NaN or inf. The per-date mean and std sum the
-    values in ``symbol_col`` order, so the score does not depend on the row
-    order (without that column in the frame they sum in row order).
+    funding) is null, never NaN or inf. The per-date mean and std
+    (``sqrt(sum((v - mean)^2) / (n - 1))``) add the values one by one in
+    ``symbol_col`` order, so the score does not depend on the row order
+    (without that column in the frame they add in row order).
     """
 
     winsor: float = 0.05
@@ -75,8 +76,16 @@ class FundingCarry(Stage):
         )
         if self.standardize:
             symbol = self.for_schema(frame.collect_schema()).symbol_col
-            # sums in symbol order: the same bits whatever the row order
-            ordered = score if symbol is None else score.sort_by(symbol)
-            score = (score - ordered.mean().over(by)) / (ordered.std(ddof=1).over(by) + STD_EPS)
+
+            def total(x: pl.Expr) -> pl.Expr:
+                """The date's sum of `x`, added one by one in symbol order: the same bits
+                whatever the row order or the path Polars takes (a plain sum's is not)."""
+                x = x.fill_null(0.0)
+                return (x if symbol is None else x.sort_by(symbol)).cum_sum().last()
+
+            n = score.count()
+            mean = (total(score) / n).over(by)
+            std = (total((score - mean) ** 2) / (n - 1)).sqrt().over(by)
+            score = (score - mean) / (std + STD_EPS)
         score = finite(score)
         return frame.with_columns(score.alias(self.output_col))

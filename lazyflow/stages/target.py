@@ -69,7 +69,10 @@ class SigmoidTarget(Stage):
         d = pl.col(self.decile_col).cast(pl.Float64)
         if self.keep_deciles is not None:
             d = pl.when(pl.col(self.decile_col).is_in(list(self.keep_deciles))).then(d)
-        alpha = 2.0 * (d - lo) / (hi - lo) - 1.0
+        # times 2/(hi-lo), not divided by (hi-lo): Polars divides a column by a constant
+        # in two ways (true division or times the reciprocal) depending on the row's position,
+        # so a division would make the last bit depend on the row order
+        alpha = (d - lo) * (2.0 / (hi - lo)) - 1.0
         logistic = 1.0 / (1.0 + (-self.k * (pl.col(self.alpha_col) - self.x_offset)).exp())
         target = self.y_min + (self.y_max - self.y_min) * logistic
         return frame.with_columns(alpha.alias(self.alpha_col)).with_columns(
