@@ -461,7 +461,12 @@ def _load(
     for column in (date_col, symbol_col):
         nulls = data[column].null_count()
         if nulls:
-            raise DataError(f"backtest: column '{column}' has {nulls} null values")
+            rows = data.filter(pl.col(column).is_null()).select(date_col, symbol_col).head(3)
+            raise DataError(
+                f"backtest: column '{column}' has {nulls} null values, e.g. in rows "
+                f"{', '.join(f'({d}, {s})' for d, s in rows.rows())}; drop them first "
+                "(lf.DropNulls)"
+            )
 
     symbols = data[symbol_col].unique().sort()
     dates = data[date_col].unique().sort()
