@@ -13,7 +13,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lazyflow as lf
@@ -109,6 +109,7 @@ def run_all(pipeline: lf.Pipeline, panel: pl.DataFrame) -> None:
         assert audit.dropped == {r: result.dropped[r] for r in ROW_REASONS}
 
 
+@settings(max_examples=100)  # cheap (~0.1 s each): more than the ci profile's 30
 @given(panels)
 def test_messy_panels_raise_lazyflow_errors_or_give_finite_metrics(panel):
     run_all(lf.presets.carry(), panel)
