@@ -27,6 +27,9 @@ ODD_SYMBOLS = ["BTCUSDT", "ETH USDT", "ÉTÉ/ü", 'a"b', "x'y", "", "1000SHIB", 
 #: Replacement values for a numeric cell: missing, non-finite, zero, negative, extreme.
 BAD_NUMBERS = (None, math.nan, math.inf, -math.inf, 0.0, -1.0, 1e300, 1e-300, -1e300)
 
+#: Finite values that overflow a NAV: huge or tiny prices, huge funding.
+EXTREME = (1e300, 1e-300, 1e308, -1e300, 1e6)
+
 NUMERIC = ("open", "high", "low", "close", "volume", "dollar_volume", "funding_rate")
 
 
@@ -39,8 +42,10 @@ def messy_panel(
     n_dups: int,
     p_null_key: float,
     bad_numbers: tuple = BAD_NUMBERS,
+    p_extreme: float = 0.0,
 ) -> pl.DataFrame:
-    """A shuffled panel with gaps, bad numbers, repeated (date, symbol) rows and null keys."""
+    """A shuffled panel with gaps, bad numbers (each cell with probability `p_bad`), extreme
+    closes and funding rates (`p_extreme`), repeated (date, symbol) rows and null keys."""
     rng = np.random.default_rng(seed)
     symbols = list(rng.choice(ODD_SYMBOLS, size=n_symbols, replace=False))
     rows = []
@@ -67,6 +72,9 @@ def messy_panel(
             for column in NUMERIC:
                 if rng.random() < p_bad:
                     row[column] = bad_numbers[int(rng.integers(len(bad_numbers)))]
+            for column in ("close", "funding_rate"):
+                if rng.random() < p_extreme:
+                    row[column] = EXTREME[int(rng.integers(len(EXTREME)))]
             for key in ("date", "symbol"):
                 if rng.random() < p_null_key:
                     row[key] = None
@@ -87,6 +95,7 @@ panels = st.builds(
     p_bad=st.sampled_from([0.0, 0.02, 0.1, 0.4]),
     n_dups=st.sampled_from([0, 0, 0, 1, 3]),
     p_null_key=st.sampled_from([0.0, 0.0, 0.05]),
+    p_extreme=st.sampled_from([0.0, 0.0, 0.01, 0.05]),
 )
 
 
