@@ -69,10 +69,15 @@ class FundingCarry(Stage):
         if self.annualize:
             x = x * self.periods_per_year
         raw = -x
-        by = self.date_col
-        score = raw.clip(
-            raw.quantile(self.winsor, interpolation="nearest").over(by),
-            raw.quantile(1 - self.winsor, interpolation="nearest").over(by),
+        by, out = self.date_col, self.output_col
+        score = pl.col(out)
+        # one window level per step, each reading the column the step before wrote (nested in
+        # one expression, every use re-evaluated the quantile and mean windows per date)
+        frame = frame.with_columns(
+            raw.clip(
+                raw.quantile(self.winsor, interpolation="nearest").over(by),
+                raw.quantile(1 - self.winsor, interpolation="nearest").over(by),
+            ).alias(out)
         )
         if self.standardize:
             symbol = self.for_schema(frame.collect_schema()).symbol_col
@@ -84,8 +89,8 @@ class FundingCarry(Stage):
                 return (x if symbol is None else x.sort_by(symbol)).cum_sum().last()
 
             n = score.count()
-            mean = (total(score) / n).over(by)
-            std = (total((score - mean) ** 2) / (n - 1)).sqrt().over(by)
-            score = (score - mean) / (std + STD_EPS)
-        score = finite(score)
-        return frame.with_columns(score.alias(self.output_col))
+            centred = score - (total(score) / n).over(by)
+            frame = frame.with_columns(centred.alias(out)).with_columns(
+                (score / ((total(score**2) / (n - 1)).sqrt().over(by) + STD_EPS)).alias(out)
+            )
+        return frame.with_columns(finite(score).alias(out))
