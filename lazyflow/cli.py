@@ -1,4 +1,4 @@
-"""The ``lazyflow`` command line: demo, run, factor, explain, ingest.
+"""The ``lazyflow`` command line: demo, run, factor, sweep, explain, ingest.
 
 Exit codes: 0 success; 2 usage or config error; 1 data error (bad or missing
 data, a schema mismatch, a missing file). Errors are one line on stderr
@@ -24,7 +24,15 @@ from lazyflow.config import DataConfig, RunConfig, load_config
 from lazyflow.errors import ConfigError, LazyflowError, SchemaError
 from lazyflow.portfolio import backtest
 from lazyflow.progress import Progress
-from lazyflow.report import FactorSection, format_factor_summary, format_value, write_report
+from lazyflow.report import (
+    FactorSection,
+    format_factor_summary,
+    format_value,
+    write_report,
+    write_sweep_report,
+)
+from lazyflow.sweep import ENGINES, sweep
+from lazyflow.sweep_config import load_sweep_config
 
 PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
 
@@ -96,6 +104,19 @@ def _parser() -> argparse.ArgumentParser:
     factor.add_argument("config", type=Path, help="the TOML config file")
     factor.add_argument("--out", type=Path, help="output folder (overrides [output] dir)")
     factor.set_defaults(command=_factor)
+
+    sweep_cmd = sub.add_parser(
+        "sweep",
+        parents=[common],
+        help="backtest a config's parameter grids; write sweep.parquet and a heatmap report",
+    )
+    sweep_cmd.add_argument("config", type=Path, help="the TOML config file, with grids")
+    sweep_cmd.add_argument("--out", type=Path, help="output folder (overrides [output] dir)")
+    sweep_cmd.add_argument("--engine", choices=ENGINES, help="overrides [sweep] engine")
+    sweep_cmd.add_argument(
+        "--jobs", type=_positive, help="local worker processes (overrides [sweep] n_jobs)"
+    )
+    sweep_cmd.set_defaults(command=_sweep)
 
     explain = sub.add_parser(
         "explain", parents=[common], help="print a config's schema flow and optimised plan"
@@ -169,6 +190,41 @@ def _factor(args: argparse.Namespace) -> int:
         print(_factor_heading(factor))
         print(format_factor_summary(factor.tables.summary))
         print(f"\nwrote {out}/: factor.parquet, factor_daily.parquet, {report.name}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """Every configuration of the config's grids: sweep.parquet and report.html."""
+    config = load_sweep_config(args.config)
+    out = _out_dir(config.run, args)
+    pipelines, allocators = config.pipelines(), config.allocators()
+    n = len(pipelines) * len(allocators)
+    engine = args.engine or config.engine
+    with Progress(f"sweep: {n:,} configurations", enabled=_bar(args.quiet)).working():
+        table = sweep(
+            config.run.data.scan(),
+            pipelines,
+            allocators,
+            config.run.backtest,
+            engine=engine,
+            n_jobs=args.jobs or config.n_jobs,
+            address=config.address,
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    table.write_parquet(out / "sweep.parquet")
+    title = f"lazyflow sweep: {args.config.name}"
+    swept = config.swept()
+    with Progress("report", enabled=_bar(args.quiet)).working():
+        report = write_sweep_report(
+            out, table, swept, config.axes(), config.metric, title, config.parameters()
+        )
+    if not args.quiet:
+        metric = config.metric
+        best = table.sort(metric, descending=True, nulls_last=True).row(0, named=True)
+        settings = ", ".join(f"{c} = {best[c]}" for c in swept) or "the only configuration"
+        print(f"{n:,} configurations ({len(pipelines)} pipelines x {len(allocators)} allocators)")
+        print(f"best {metric} {format_value(best[metric])}: config {best['config']}, {settings}")
+        print(f"\nwrote {out}/: sweep.parquet, {report.name}")
     return 0
 
 

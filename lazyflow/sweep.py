@@ -320,13 +320,20 @@ def _stage_params(pipelines: list[Pipeline]) -> pl.DataFrame:
     if len({tuple(type(s) for s in p.stages) for p in pipelines}) > 1:
         return pl.DataFrame(columns | {"stages": pl.Series([repr(p) for p in pipelines])})
     first = pipelines[0].stages
-    names = [stage_name(s) for s in first]
     for i, stage in enumerate(first):
         if not (isinstance(stage, Stage) and dataclasses.is_dataclass(stage)):
             continue
-        label = names[i] if names.count(names[i]) == 1 else f"{i}.{names[i]}"
         for field in dataclasses.fields(stage):
             values = [getattr(p.stages[i], field.name) for p in pipelines]
             if any(v != values[0] for v in values):
-                columns[f"stage.{label}.{field.name}"] = pl.Series(values, strict=False)
+                column = stage_column(first, i, field.name)
+                columns[column] = pl.Series(values, strict=False)
     return pl.DataFrame(columns)
+
+
+def stage_column(stages: Sequence[Any], i: int, parameter: str) -> str:
+    """The result column of parameter `parameter` of ``stages[i]``: ``stage.<Class>.<param>``,
+    or ``stage.<i>.<Class>.<param>`` when the class is in `stages` more than once."""
+    names = [stage_name(s) for s in stages]
+    label = names[i] if names.count(names[i]) == 1 else f"{i}.{names[i]}"
+    return f"stage.{label}.{parameter}"

@@ -1,0 +1,210 @@
+"""Sweep configurations: a run config (`lazyflow.config`) whose parameters may be grids.
+
+    [allocator]
+    lambda_risk = [0.5, 1, 2, 4]        # a grid: one configuration per value
+    gamma_cost = 0.3                    # a fixed value
+    turnover_cap = [false, 0.3]         # false is None, as in a run config
+
+    [[stages]]
+    type = "SigmoidTarget"
+    k = [0.5, 1, 2]                     # a scalar parameter: a list is a grid
+    keep_deciles = [[1, 10], [1, 2, 9, 10]]   # a list-valued parameter: a list of lists is
+                                        # a grid, a flat list ([1, 10]) is one value
+
+    [sweep]                             # all optional
+    engine = "local"                    # or "ray"
+    n_jobs = 2                          # local worker processes (default: the CPU count)
+    address = "ray://head:10001"        # Ray cluster (default: a local instance)
+    metric = "sharpe"                   # the statistic of the report's heatmap
+    heatmap = ["allocator.lambda_risk", "stage.SigmoidTarget.k"]   # its two axes
+
+Grids are allowed in [allocator] and in [[stages]] tables; the configurations are their
+cartesian product (stages first, in order, then the allocator; the first key varies
+slowest). Every grid value is checked as the parameter's own value would be, naming the key
+and the value's position (``stages[6].k[2]``). The heatmap's axes are result columns
+(`lf.sweep`'s names) of two swept parameters; by default the first two swept parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lazyflow import config as _config
+from lazyflow.config import RunConfig
+from lazyflow.errors import ConfigError, DataError
+from lazyflow.pipeline import Pipeline
+from lazyflow.portfolio.allocator import BufferedAllocator
+from lazyflow.portfolio.backtest import SUMMARY_INPUTS, summary_stats
+from lazyflow.sweep import ENGINES, grid_allocators, grid_pipelines, stage_column
+
+#: The keys of the [sweep] section.
+SWEEP_KEYS = ("engine", "n_jobs", "address", "metric", "heatmap")
+#: Statistics a heatmap may show: `BacktestResult.summary`'s.
+METRICS = tuple(summary_stats(dict.fromkeys(SUMMARY_INPUTS, np.ones(2)), 1.0, 365))
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A parsed sweep config: the base run (each grid at its first value) and the grids.
+
+    `stage_grid` maps a 0-based stage position to ``{parameter: values}``; `allocator_grid`
+    maps allocator fields to values (values coerced as in a run config).
+    """
+
+    run: RunConfig
+    stage_grid: dict[int, dict[str, list]]
+    allocator_grid: dict[str, list]
+    engine: str = "local"
+    n_jobs: int | None = None
+    address: str | None = None
+    metric: str = "sharpe"
+    heatmap: tuple[str, ...] | None = None
+
+    def pipelines(self) -> list[Pipeline]:
+        """Every combination of the stage grids (the run's stages, without labels)."""
+        return grid_pipelines(self.run.pipeline(), self.stage_grid)
+
+    def allocators(self) -> list[BufferedAllocator]:
+        """Every combination of the allocator grid."""
+        return grid_allocators(self.run.allocator, self.allocator_grid)
+
+    def swept(self) -> list[str]:
+        """Result columns of the parameters with two values or more, in the table's order."""
+        stages = self.run.stages
+        columns = [
+            stage_column(stages, i, name)
+            for i, grid in sorted(self.stage_grid.items())
+            for name, values in grid.items()
+            if len(values) > 1
+        ]
+        return columns + [f"allocator.{k}" for k, v in self.allocator_grid.items() if len(v) > 1]
+
+    def axes(self) -> tuple[str, ...]:
+        """The heatmap's axes: `heatmap`, else the first two swept parameters (fewer when
+        fewer are swept)."""
+        return self.heatmap if self.heatmap is not None else tuple(self.swept()[:2])
+
+    def parameters(self) -> dict[str, Any]:
+        """The base run's parameters, the grids and the sweep settings, as plain data."""
+        stages = self.run.stages
+        grids = {
+            stage_column(stages, i, name): values
+            for i, grid in sorted(self.stage_grid.items())
+            for name, values in grid.items()
+        } | {f"allocator.{k}": v for k, v in self.allocator_grid.items()}
+        settings = {"engine": self.engine, "n_jobs": self.n_jobs, "address": self.address}
+        return self.run.parameters() | {"grids": grids, "sweep": settings}
+
+
+def load_sweep_config(path: str | Path) -> SweepConfig:
+    """Read and parse a sweep config file (relative data paths resolve against its folder)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"config {path}: cannot read ({exc.strerror})") from exc
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path}: invalid TOML: {exc}") from exc
+    return parse_sweep_config(raw, base_dir=path.parent)
+
+
+def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> SweepConfig:
+    """Parse a sweep config mapping (as `tomllib` returns it); see the module docstring."""
+    raw = dict(raw)
+    settings = raw.pop("sweep", {})
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"[sweep] must be a table, got {_config._show(settings)}")
+    _config._check_keys(settings, SWEEP_KEYS, "sweep.", "key")
+    allocator_table = raw.get("allocator", {})
+    allocator_grid: dict[str, list] = {}
+    if isinstance(allocator_table, Mapping):
+        fixed, allocator_grid = _grids(BufferedAllocator, allocator_table, "allocator")
+        raw["allocator"] = fixed
+    stage_grid: dict[int, dict[str, list]] = {}
+    tables = raw.get("stages", [])
+    if isinstance(tables, list) and all(isinstance(t, Mapping) for t in tables):
+        registry = _config.stage_registry()
+        fixed_tables = []
+        for i, table in enumerate(tables):
+            cls = registry.get(table.get("type"))  # unknown types: parse_config says so
+            fixed, grid = _grids(cls, table, f"stages[{i + 1}]") if cls else (table, {})
+            fixed_tables.append(fixed)
+            if grid:
+                stage_grid[i] = grid
+        raw["stages"] = fixed_tables
+    run = _config.parse_config(raw, base_dir)
+    config = SweepConfig(
+        run=run,
+        stage_grid=stage_grid,
+        allocator_grid=allocator_grid,
+        engine=_setting(settings, "engine", typing.Literal[ENGINES], "local"),
+        n_jobs=_setting(settings, "n_jobs", int | None, None),
+        address=_setting(settings, "address", str | None, None),
+        metric=_setting(settings, "metric", typing.Literal[METRICS], "sharpe"),
+        heatmap=_setting(settings, "heatmap", tuple[str, ...] | None, None),
+    )
+    if config.n_jobs is not None and config.n_jobs < 1:
+        raise ConfigError(f"sweep.n_jobs: must be an integer >= 1, got {config.n_jobs}")
+    if config.heatmap is not None:
+        swept = config.swept()
+        if len(config.heatmap) != 2 or not set(config.heatmap) <= set(swept):
+            raise ConfigError(
+                f"sweep.heatmap: must name two swept parameters, got {list(config.heatmap)}; "
+                f"swept: {', '.join(swept) or '(none)'}"
+            )
+    return config
+
+
+def _grids(cls: type, table: Mapping[str, Any], where: str) -> tuple[dict, dict[str, list]]:
+    """Split a table into fixed values (each grid at its first value, so `parse_config`
+    checks the rest as usual) and grids, every grid value coerced and checked."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    keys = [k for k, v in table.items() if k in fields and _is_grid(v, hints[k])]
+    for key in keys:
+        if not table[key]:
+            raise ConfigError(f"{where}.{key}: an empty list is not a grid")
+    fixed = {k: table[k][0] if k in keys else v for k, v in table.items()}
+    params = {k: v for k, v in fixed.items() if k != "type"}
+    grids = {}
+    for key in keys:
+        values = []
+        for j, item in enumerate(table[key]):
+            _config._coerce(item, hints[key], f"{where}.{key}[{j}]")  # names the bad item
+            obj = cls(**_config._kwargs(cls, params | {key: item}, where))
+            try:
+                obj.check()
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.{key}[{j}]: {exc}") from exc
+            values.append(getattr(obj, key))
+        grids[key] = values
+    return fixed, grids
+
+
+def _is_grid(value: Any, hint: Any) -> bool:
+    """A list is a grid for a scalar parameter; for a list-valued one, a list of lists is."""
+    if not isinstance(value, list):
+        return False
+    options = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
+    listed = any(typing.get_origin(o) in (tuple, list) or o in (tuple, list) for o in options)
+    return not listed or (bool(value) and all(isinstance(v, list) for v in value))
+
+
+_UNIONS = (typing.Union, types.UnionType)
+
+
+def _setting(settings: Mapping[str, Any], key: str, hint: Any, default: Any) -> Any:
+    if key not in settings:
+        return default
+    return _config._coerce(settings[key], hint, f"sweep.{key}")
