@@ -7,6 +7,7 @@
 """
 
 from lazyflow import presets
+from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
 from lazyflow.factor import FactorAnalysis, factor_report
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PANEL_COLUMNS",
+    "Audit",
     "BacktestResult",
     "BufferedAllocator",
     "ConfigError",
