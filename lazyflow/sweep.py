@@ -23,7 +23,8 @@ symbols x configurations). The distinct pipelines are the units of parallel work
   workers, never more than there are pipelines; with one worker everything runs in this
   process. Pipelines and the panel are pickled to the workers, so plain-callable stages must
   be module-level functions. A script that sweeps with several workers needs the usual
-  ``if __name__ == "__main__":`` guard (the workers import the main module).
+  ``if __name__ == "__main__":`` guard (the workers import the main module). `n_jobs` is
+  for this engine only, `address` for Ray only.
 - ``engine="ray"``: one Ray task per pipeline, the panel put once in the object store. An
   initialised Ray (``ray.init`` called by the user) is used as it is; otherwise `sweep`
   calls ``ray.init(address=address)`` (None: a local instance) and shuts it down at the end.
@@ -121,6 +122,12 @@ def sweep(
     ``allocator.<field>`` for every allocator field; then `BacktestResult.summary`'s
     statistics. Rows are sorted by ``config``. See the module docstring for the engines.
     """
+    if engine not in ENGINES:
+        raise ConfigError(f"sweep: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "ray" and n_jobs is not None:
+        raise ConfigError("sweep: n_jobs is for engine='local'; Ray places the tasks itself")
+    if engine == "local" and address is not None:
+        raise ConfigError("sweep: address is for engine='ray' (the Ray cluster to connect to)")
     pipelines = _pipelines(pipeline_grid)
     allocators = _allocators(allocator_grid)
     options = dict(_mapping(backtest_kw or {}, "sweep: backtest_kw"))
@@ -137,10 +144,8 @@ def sweep(
     tasks = [(pipe, allocators_t, options) for pipe in distinct]
     if engine == "local":
         results = _run_local(panel, tasks, _workers(n_jobs, len(tasks)))
-    elif engine == "ray":
-        results = _run_ray(panel, tasks, address)
     else:
-        raise ConfigError(f"sweep: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        results = _run_ray(panel, tasks, address)
     n = len(allocators_t)
     stats = pl.concat(
         [

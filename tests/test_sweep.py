@@ -294,6 +294,8 @@ def test_sweep_allocator_grid_forms_and_unequal_pipelines(small_panel):
     [
         ({"engine": "dask"}, "engine must be one of local, ray"),
         ({"n_jobs": 0}, "'n_jobs' must be None or an integer >= 1"),
+        ({"n_jobs": 2, "engine": "ray"}, "n_jobs is for engine='local'"),
+        ({"address": "auto"}, "address is for engine='ray'"),
         ({"backtest_kw": {"progress": print}}, "may not set 'progress'"),
         ({"backtest_kw": {"costs": 1}}, "unknown backtest argument 'costs'"),
         (
