@@ -1,16 +1,16 @@
 """Benchmark of parameter sweeps (issue 9) on W1: 300 symbols x 1,600 days, carry preset.
 
     .venv/bin/python -m benchmarks.bench_sweep        # or: python benchmarks/bench_sweep.py
-    .venv/bin/python -m benchmarks.bench_sweep --no-ray --repeat 1
+    .venv/bin/python -m benchmarks.bench_sweep --no-ray --repeat 1 --pipelines 8
 
 1. The grid scan: the panel goes through `lf.presets.carry()` and is collected once; a grid
    of 100 allocator settings (`lf.presets.seed_allocator()` with lambda_risk x gamma_cost x
    max_pos, 5 x 4 x 5) runs through `lf.backtest_grid` (one pass over the dates, positions
    symbols x 100) and through 100 sequential `lf.backtest` calls. Best of ``--repeat`` runs;
    the largest difference of the final NAVs is printed as a check.
-2. The engines: `lf.sweep` of 4 pipelines (FundingCarry winsor x SigmoidTarget k, 2 x 2)
-   times the same 100 allocators (400 configurations; each pipeline is one collect and one
-   grid scan) with engine="local" and n_jobs=1 (in process), engine="local" with the
+2. The engines: `lf.sweep` of ``--pipelines`` pipelines (FundingCarry winsor x SigmoidTarget
+   k, 2 x pipelines/2; default 4) times the same 100 allocators (each pipeline is one
+   collect and one grid scan) with engine="local" and n_jobs=1 (in process), engine="local" with the
    default workers (a process pool, one per core), and engine="ray" on a local instance,
    timed with and without its start (``ray.init``/``ray.shutdown``). The tables must be
    equal.
@@ -40,8 +40,10 @@ def allocators() -> list[lf.BufferedAllocator]:
     return lf.grid_allocators(lf.presets.seed_allocator(), grid)
 
 
-def pipelines() -> list[lf.Pipeline]:
-    grid = {"FundingCarry": {"winsor": [0.02, 0.05]}, "SigmoidTarget": {"k": [1.0, 2.0]}}
+def pipelines(n: int) -> list[lf.Pipeline]:
+    """`n` (even) pipelines: FundingCarry winsor 0.02, 0.05 x n/2 values of SigmoidTarget k."""
+    ks = np.linspace(0.5, 3.0, n // 2).round(3).tolist()
+    grid = {"FundingCarry": {"winsor": [0.02, 0.05]}, "SigmoidTarget": {"k": ks}}
     return lf.grid_pipelines(lf.presets.carry(), grid)
 
 
@@ -69,8 +71,8 @@ def bench_scan(frame: pl.DataFrame, repeat: int) -> None:
     print(f"   ratio {t_seq / t_grid:.1f}x; largest relative difference of final NAVs {diff:.1e}")
 
 
-def bench_engines(panel: pl.DataFrame, repeat: int, with_ray: bool) -> None:
-    pipes, grid = pipelines(), allocators()
+def bench_engines(panel: pl.DataFrame, n_pipelines: int, repeat: int, with_ray: bool) -> None:
+    pipes, grid = pipelines(n_pipelines), allocators()
     kw = lf.presets.SEED_BACKTEST
     n = len(pipes) * len(grid)
     print(f"\n2. lf.sweep: {len(pipes)} pipelines x {len(grid)} allocators = {n} configurations")
@@ -100,6 +102,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=1600)
     parser.add_argument("--repeat", type=int, default=2, help="runs per timing (best is shown)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray engine")
+    parser.add_argument(
+        "--pipelines", type=int, default=4, help="pipelines in the engine sweep (even; default 4)"
+    )
     args = parser.parse_args()
     print(
         f"lazyflow sweep benchmark: {args.symbols} symbols x {args.days} days; Python "
@@ -109,7 +114,7 @@ def main() -> None:
     panel = lf.synthetic_panel(n_symbols=args.symbols, n_days=args.days, seed=0)
     frame = lf.presets.carry()(panel.lazy()).collect()
     bench_scan(frame, args.repeat)
-    bench_engines(panel, args.repeat, with_ray=not args.no_ray)
+    bench_engines(panel, args.pipelines, args.repeat, with_ray=not args.no_ray)
 
 
 if __name__ == "__main__":
