@@ -20,11 +20,11 @@ symbols x configurations). The distinct pipelines are the units of parallel work
 - ``engine="local"``: a process pool (spawned processes, not threads: the scan is a Python
   loop of small numpy steps that holds the GIL, so threads would run scans one at a time;
   Polars parallelises each collect by itself). At most `n_jobs` (default: the CPU count)
-  workers, never more than there are pipelines; with one worker everything runs in this
-  process. Pipelines and the panel are pickled to the workers, so plain-callable stages must
-  be module-level functions. A script that sweeps with several workers needs the usual
-  ``if __name__ == "__main__":`` guard (the workers import the main module). `n_jobs` is
-  for this engine only, `address` for Ray only.
+  workers, never more than there are pipelines, each sent the panel once; with one worker
+  everything runs in this process. Pipelines and the panel are pickled to the workers, so
+  plain-callable stages must be module-level functions, and a script that sweeps with
+  several workers needs the usual ``if __name__ == "__main__":`` guard (the workers import
+  the main module). `n_jobs` is for this engine only, `address` for Ray only.
 - ``engine="ray"``: one Ray task per pipeline, the panel put once in the object store. An
   initialised Ray (``ray.init`` called by the user) is used as it is; otherwise `sweep`
   calls ``ray.init(address=address)`` (None: a local instance) and shuts it down at the end.
@@ -195,9 +195,26 @@ def _run_local(
                 "stages, n_jobs=1 or engine='ray'"
             ) from exc
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(evaluate, panel, *task) for task in tasks]
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_keep_panel, initargs=(panel,)
+    ) as pool:
+        futures = [pool.submit(_evaluate_kept, *task) for task in tasks]
         return [future.result() for future in futures]
+
+
+#: A worker process's panel: sent once per worker (pickling the panel costs about as much
+#: as one pipeline's work), not once per task.
+_KEPT: list[pl.DataFrame | pl.LazyFrame] = []
+
+
+def _keep_panel(panel: pl.DataFrame | pl.LazyFrame) -> None:
+    _KEPT[:] = [panel]
+
+
+def _evaluate_kept(
+    pipeline: Pipeline, allocators: Sequence[BufferedAllocator], options: Mapping[str, Any]
+) -> pl.DataFrame:
+    return evaluate(_KEPT[0], pipeline, allocators, options)
 
 
 def _run_ray(
