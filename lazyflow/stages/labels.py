@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 import polars as pl
 
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage
+from lazyflow.stages.base import Stage, per_symbol
 
 if TYPE_CHECKING:
     from lazyflow.pipeline import Pipeline, StageLike
@@ -80,7 +80,7 @@ class ForwardReturns(Stage):
         price = valid_price(self.price_col)
         exprs = []
         for h in self.horizons:
-            ratio = price.shift(-h).over(self.symbol_col, order_by=self.date_col) / price
+            ratio = per_symbol(price.shift(-h), self.symbol_col, self.date_col) / price
             ret = ratio.log() if self.log else ratio - 1.0
             exprs.append(ret.alias(self.column(h)))
         return frame.with_columns(exprs)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage
+from lazyflow.stages.base import Stage, per_symbol
 
 
 def log_price(column: str) -> pl.Expr:
@@ -43,5 +43,5 @@ class LogReturns(Stage):
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         lp = log_price(self.price_col)
-        ret = (lp - lp.shift(1)).over(self.symbol_col, order_by=self.date_col)
+        ret = per_symbol(lp - lp.shift(1), self.symbol_col, self.date_col)
         return frame.with_columns(ret.alias(self.output_col))

@@ -9,7 +9,7 @@ import polars as pl
 
 from lazyflow.errors import SchemaError
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite, masked, with_mask
+from lazyflow.stages.base import Stage, finite, masked, per_symbol, with_mask
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ class VolumeUniverse(Stage):
         else:
             dollar = finite(pl.col(stage.dollar_volume_col))
         dollar = pl.when(dollar >= 0).then(dollar)
-        trail = dollar.rolling_mean(self.window, min_samples=1).over(
-            self.symbol_col, order_by=self.date_col
+        trail = per_symbol(
+            dollar.rolling_mean(self.window, min_samples=1), self.symbol_col, self.date_col
         )
         ranked = masked(self.trail_col, self.mask)
         rank = ranked.rank("average", descending=True).over(self.date_col)

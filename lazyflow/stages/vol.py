@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite
+from lazyflow.stages.base import Stage, finite, per_symbol
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class EwmaVol(Stage):
 
         w = self.blend_weight
         var = w * lagged_ewma(self.short_span) + (1 - w) * lagged_ewma(self.long_span)
-        vol = var.sqrt().over(self.symbol_col, order_by=self.date_col)
+        vol = per_symbol(var.sqrt(), self.symbol_col, self.date_col)
         if self.annualise:
             vol = vol * math.sqrt(self.periods_per_year)
         return frame.with_columns(vol.alias(self.output_col))
