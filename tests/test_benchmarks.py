@@ -32,15 +32,39 @@ ADDED = [
 
 
 def test_naive_pipeline_matches_the_carry_preset():
-    """The notebook-style pipeline and lazyflow's plan compute the same columns."""
+    """The notebook-style pipeline and lazyflow's plan compute the same columns.
+
+    Their per-date sums add in different orders, so scores may differ in the last bits, and
+    a carry decile may then differ where scores of one date are within 1e-12 of each other
+    (funding rates equal up to rounding): only there.
+    """
     panel = lf.synthetic_panel(n_symbols=80, n_days=250, seed=3)
     naive = naive_pipeline(panel)
     frame = lf.presets.carry()(panel.lazy()).collect()
     assert naive.columns == frame.columns
     assert naive.select("date", "symbol").equals(frame.select("date", "symbol"))
-    for column in ("volume_decile", "is_universe", "decile_carry"):
+    for column in ("volume_decile", "is_universe"):
         assert naive[column].equals(frame[column]), column
-    assert max_difference(naive, frame, ADDED) <= 1e-9
+    assert max_difference(naive, frame, ADDED[:5] + ADDED[-2:]) <= 1e-9
+    near_tie = (
+        frame.sort("date", "carry_score")
+        .with_columns(gap=pl.col("carry_score").diff().abs().over("date"))
+        .with_columns(
+            tie=(pl.col("gap") <= 1e-12) | (pl.col("gap").shift(-1).over("date") <= 1e-12)
+        )
+        .select("date", "symbol", "tie")
+    )
+    differ = (
+        frame.select("date", "symbol", "decile_carry")
+        .join(naive.select("date", "symbol", naive="decile_carry"), on=["date", "symbol"])
+        .filter(pl.col("decile_carry") != pl.col("naive"))
+        .join(near_tie, on=["date", "symbol"])
+    )
+    assert differ["tie"].all(), differ.filter(~pl.col("tie"))
+    assert differ.height < frame.height // 100
+    same = naive["decile_carry"] == frame["decile_carry"]
+    for column in ("alpha", "target_position"):
+        assert naive.filter(same)[column].equals(frame.filter(same)[column]), column
 
 
 def test_max_difference_sees_values_keys_and_nulls():
