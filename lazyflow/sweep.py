@@ -185,14 +185,14 @@ def _run_local(
 ) -> list[pl.DataFrame]:
     if workers == 1:
         return [evaluate(panel, *task) for task in tasks]
-    for i, task in enumerate(tasks):
+    for task in tasks:
         try:
             pickle.dumps(task)
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
             raise ConfigError(
-                f"sweep: engine='local' sends each pipeline to a worker process, and pipeline "
-                f"{i} ({task[0]!r}) cannot be pickled ({exc}); use module-level functions as "
-                "stages, n_jobs=1 or engine='ray'"
+                f"sweep: engine='local' sends each pipeline to a worker process, and the "
+                f"pipeline {task[0]!r} cannot be pickled ({exc}); use module-level functions "
+                "as stages, n_jobs=1 or engine='ray'"
             ) from exc
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
