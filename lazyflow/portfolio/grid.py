@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,10 +88,6 @@ class GridResult:
             for j in range(len(self.allocators))
         ]
         return pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Float64), orient="row")
-
-    def params(self) -> pl.DataFrame:
-        """Every allocator's fields, one row per configuration, in order."""
-        return pl.DataFrame([asdict(a) for a in self.allocators], infer_schema_length=None)
 
 
 def check_grid(
