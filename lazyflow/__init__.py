@@ -33,7 +33,7 @@ from lazyflow.stages import (
     VolumeUniverse,
 )
 from lazyflow.stages.labels import label_columns
-from lazyflow.sweep import grid_allocators, grid_pipelines, sweep
+from lazyflow.sweeps import grid_allocators, grid_pipelines, sweep
 
 __version__ = "0.1.0"
 

@@ -31,8 +31,8 @@ from lazyflow.report import (
     write_report,
     write_sweep_report,
 )
-from lazyflow.sweep import ENGINES, sweep
 from lazyflow.sweep_config import load_sweep_config
+from lazyflow.sweeps import ENGINES, sweep
 
 PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
 

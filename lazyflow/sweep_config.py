@@ -44,7 +44,7 @@ from lazyflow.errors import ConfigError, DataError
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.backtest import SUMMARY_INPUTS, summary_stats
-from lazyflow.sweep import ENGINES, grid_allocators, grid_pipelines, stage_column
+from lazyflow.sweeps import ENGINES, grid_allocators, grid_pipelines, stage_column
 
 #: The keys of the [sweep] section.
 SWEEP_KEYS = ("engine", "n_jobs", "address", "metric", "heatmap")

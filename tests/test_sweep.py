@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import math
 import sys
 
@@ -17,11 +16,11 @@ from hypothesis import strategies as st
 
 import lazyflow as lf
 import lazyflow.portfolio.grid as grid_module
+import lazyflow.sweeps as sweep_module
 from lazyflow.portfolio.allocator import desired_weights, grid_settings, rebalance_step
 from lazyflow.portfolio.grid import GRID_METRICS
 
 START = dt.date(2024, 1, 1)
-sweep_module = importlib.import_module("lazyflow.sweep")  # lf.sweep is the function
 
 
 def messy_panel(seed: int, n_sym: int = 7, n_days: int = 40) -> pl.DataFrame:
