@@ -60,8 +60,8 @@ DEFAULT_HORIZONS = (1, 5, 20)
 #: The [data] keys that each source accepts (besides `source`).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "synthetic": ("n_symbols", "n_days", "seed"),
-    "csv": ("path", "rename", "date_col", "symbol_col"),
-    "parquet": ("path", "rename", "date_col", "symbol_col"),
+    "csv": ("path", "rename", "date_col", "symbol_col", "dedupe"),
+    "parquet": ("path", "rename", "date_col", "symbol_col", "dedupe"),
     "binance": ("path", "symbols", "interval"),
 }
 SOURCES = tuple(SOURCE_KEYS)
@@ -93,6 +93,7 @@ class DataConfig:
     rename: dict[str, str] | None = None
     date_col: str = "date"
     symbol_col: str = "symbol"
+    dedupe: Literal["first", "last"] | None = None
     symbols: tuple[str, ...] | None = None
     interval: str | None = None
     n_symbols: int = 300
@@ -118,7 +119,11 @@ class DataConfig:
             syms = list(self.symbols) if self.symbols is not None else None
             return load_um_daily(self.path, symbols=syms, interval=self.interval).lazy()
         return scan_panel(
-            self.path, rename=self.rename, date_col=self.date_col, symbol_col=self.symbol_col
+            self.path,
+            rename=self.rename,
+            date_col=self.date_col,
+            symbol_col=self.symbol_col,
+            dedupe=self.dedupe,
         )
 
     def settings(self) -> dict[str, Any]:

@@ -215,6 +215,23 @@ def test_csv_source_with_rename(tmp_path):
     assert got["close"].to_list() == pytest.approx(panel.sort("date", "symbol")["close"].to_list())
 
 
+def test_csv_source_dedupe(tmp_path):
+    panel = lf.synthetic_panel(n_symbols=5, n_days=20, seed=1)
+    repeated = panel.head(3).with_columns(pl.col("close") * 2)
+    pl.concat([panel, repeated]).write_csv(tmp_path / "panel.csv")
+    text = '[data]\nsource = "csv"\npath = "panel.csv"\n'
+    (tmp_path / "keep.toml").write_text(text)
+    assert load_config(tmp_path / "keep.toml").data.scan().collect().height == panel.height + 3
+    (tmp_path / "last.toml").write_text(text + 'dedupe = "last"\n')
+    got = load_config(tmp_path / "last.toml").data.scan().collect()
+    assert got.height == panel.height
+    first_rows = got.join(repeated.select("date", "symbol"), on=["date", "symbol"])
+    assert sorted(first_rows["close"]) == pytest.approx(sorted(repeated["close"]))
+    (tmp_path / "bad.toml").write_text(text + 'dedupe = "newest"\n')
+    with pytest.raises(lf.ConfigError, match=r"data.dedupe: expected one of first, last"):
+        load_config(tmp_path / "bad.toml")
+
+
 @pytest.mark.parametrize(("name", "preset"), [("seed_carry", "seed_carry"), ("carry", "carry")])
 def test_example_configs_build_the_presets(name, preset):
     config = load_config(EXAMPLES / f"{name}.toml")
