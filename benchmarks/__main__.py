@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 import lazyflow as lf
-from benchmarks.workloads import WORKLOADS, Workload, parse_workload
+from benchmarks.workloads import SOURCES, WORKLOADS, Workload, parse_workload
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "large_universes.json"
@@ -83,29 +83,25 @@ def _commit() -> str:
 
 
 def run_workload(
-    workload: Workload, repeats: int, parquet: bool, naive: bool, log: Any
+    workload: Workload, repeats: int, source: str, naive: bool, log: Any
 ) -> dict[str, Any]:
     """Measure one workload in child processes; the row of the JSON's ``workloads``."""
     job = {"workload": [workload.name, workload.n_symbols, workload.n_days], "repeats": repeats}
-    row: dict[str, Any] = {
-        "name": workload.name,
-        "size": workload.size,
-        "source": "parquet+streaming" if parquet else "memory",
-    }
-    if parquet:
+    row: dict[str, Any] = {"name": workload.name, "size": workload.size, "source": source}
+    if source == "memory":
+        row |= _child({**job, "task": "lazyflow", "source": source})
+    else:
         tmp = tempfile.mkdtemp(prefix="lazyflow-bench-")
         path = str(Path(tmp) / "panel.parquet")
         try:
             written = _child({**job, "task": "write", "path": path})
             print(f"  {workload.name}: panel written ({written['file_mb']:.0f} MiB)", file=log)
-            measured = _child({**job, "task": "lazyflow", "parquet": path})
+            measured = _child({**job, "task": "lazyflow", "source": source, "parquet": path})
         finally:
             shutil.rmtree(tmp)
         row |= {"gen_s": written["gen_s"], "write_s": written["write_s"]}
         row |= {"file_mb": written["file_mb"], "gen_peak_rss_mb": written["peak_rss_mb"]}
-    else:
-        measured = _child({**job, "task": "lazyflow"})
-    row |= measured
+        row |= measured
     row["rows_per_s"] = row["rows"] / row["e2e_s"]
     row["us_per_row"] = 1e6 * row["e2e_s"] / row["rows"]
     print(f"  {workload.name}: e2e {row['e2e_s']:.3f} s", file=log)
@@ -183,10 +179,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--source",
-        choices=("auto", "memory", "parquet"),
+        choices=("auto", *SOURCES),
         default="auto",
-        help="memory: panel generated in the process, in-memory engine; parquet: panel read "
-        "from a Parquet file, streaming engine; auto: parquet for W4 only (default)",
+        help="memory: panel generated in the process, collect(); parquet: panel read from a "
+        "Parquet file, collect(engine='streaming'); sink: as parquet, the frame streamed to a "
+        "Parquet file that the backtest reads; auto: parquet for W4, memory otherwise (default)",
     )
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -214,10 +211,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     for workload in workloads:
         custom = workload.name not in WORKLOADS
-        parquet = args.source == "parquet" or (args.source == "auto" and workload.opt_in)
+        source = args.source
+        if source == "auto":
+            source = "parquet" if workload.opt_in else "memory"
         naive = args.naive and (custom or workload.name in NAIVE_WORKLOADS)
         print(f"{workload.name} {workload.size} ...", file=sys.stderr)
-        report["workloads"].append(run_workload(workload, args.repeats, parquet, naive, sys.stderr))
+        report["workloads"].append(run_workload(workload, args.repeats, source, naive, sys.stderr))
     report["machine"]["load_after"] = os.getloadavg()
     report["scaling"] = scaling(report["workloads"])
 

@@ -11,12 +11,13 @@ Jobs:
 
 - ``write``: generate the synthetic panel and write it to Parquet (timed apart).
 - ``lazyflow``: ``repeats`` end-to-end runs of the carry preset, the notebook's allocator and
-  the backtest. ``source="memory"``: the panel is generated in the process (timed apart as
-  ``gen_s``), the plan is collected with ``collect()`` (Polars 2's default engine, the
-  streaming one) and the frame handed to `lf.backtest`. ``source="parquet"``: the panel is read
-  from a Parquet file on disk with `lf.scan_panel`; the plan is streamed to a Parquet frame
-  file (``sink_parquet`` with the streaming engine) and `lf.backtest` reads its columns from
-  that file.
+  the backtest, from one of three `SOURCES`. ``memory``: the panel is generated in the process
+  (timed apart as ``gen_s``), the plan is collected with ``collect()`` (Polars 2's default
+  engine, the streaming one) and the frame handed to `lf.backtest`. ``parquet``: the panel is
+  read from a Parquet file on disk with `lf.scan_panel` and the plan collected with
+  ``collect(engine="streaming")``. ``sink``: as ``parquet``, but the plan is streamed to a
+  Parquet frame file (``sink_parquet``, streaming engine) and `lf.backtest` reads its columns
+  from that file: the smallest peak memory, at the cost of writing and reading the frame.
 - ``naive``: ``repeats`` runs of `benchmarks.naive` (notebook-style pipeline, then the per-date
   loop) on the panel generated in the process.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,6 +42,7 @@ import lazyflow as lf
 from benchmarks.naive import naive_backtest, naive_pipeline
 
 SEED = 0
+SOURCES = ("memory", "parquet", "sink")
 
 
 @dataclass(frozen=True)
@@ -134,42 +137,42 @@ def write_panel(workload: Workload, path: str) -> dict[str, Any]:
     }
 
 
-def measure_lazyflow(workload: Workload, repeats: int, parquet: str | None) -> dict[str, Any]:
-    """Timings of `repeats` end-to-end runs; see the module docstring for the two sources."""
+def measure_lazyflow(
+    workload: Workload, repeats: int, source: str, parquet: str | None
+) -> dict[str, Any]:
+    """Timings of `repeats` end-to-end runs from `source` (`SOURCES`; `parquet` is the panel's
+    file for the two Parquet sources)."""
     pipeline = lf.presets.carry()
     info: dict[str, Any] = {}
-    if parquet is None:
+    tmp = tempfile.mkdtemp(prefix="lazyflow-bench-")
+    frame_path = str(Path(tmp) / "frame.parquet")
+    if source == "memory":
         start = time.perf_counter()
         panel = workload.panel()
         info["gen_s"] = time.perf_counter() - start
         rows = panel.height
-
-        def run() -> tuple[dict[str, float], float]:
-            t0 = time.perf_counter()
-            frame = pipeline(panel.lazy()).collect()
-            t1 = time.perf_counter()
-            result = _backtest(frame)
-            t2 = time.perf_counter()
-            return {"collect_s": t1 - t0, "scan_s": t2 - t1, "e2e_s": t2 - t0}, _nav(result)
-
     else:
         rows = pl.scan_parquet(parquet).select(pl.len()).collect().item()
-        tmp = tempfile.mkdtemp(prefix="lazyflow-bench-")
-        frame_path = str(Path(tmp) / "frame.parquet")
 
-        def run() -> tuple[dict[str, float], float]:
-            t0 = time.perf_counter()
+    def run() -> tuple[dict[str, float], float]:
+        t0 = time.perf_counter()
+        if source == "memory":
+            frame: pl.DataFrame | pl.LazyFrame = pipeline(panel.lazy()).collect()
+        elif source == "parquet":
+            frame = pipeline(lf.scan_panel(parquet)).collect(engine="streaming")
+        else:
             pipeline(lf.scan_panel(parquet)).sink_parquet(frame_path, engine="streaming")
-            t1 = time.perf_counter()
-            result = _backtest(pl.scan_parquet(frame_path))
-            t2 = time.perf_counter()
-            return {"collect_s": t1 - t0, "scan_s": t2 - t1, "e2e_s": t2 - t0}, _nav(result)
+            frame = pl.scan_parquet(frame_path)
+        t1 = time.perf_counter()
+        result = _backtest(frame)
+        t2 = time.perf_counter()
+        return {"collect_s": t1 - t0, "scan_s": t2 - t1, "e2e_s": t2 - t0}, _nav(result)
 
     info["setup_rss_mb"] = _reset_peak()
-    timed = _timed(repeats, run)
-    if parquet is not None:
-        os.remove(frame_path)
-        os.rmdir(tmp)
+    try:
+        timed = _timed(repeats, run)
+    finally:
+        shutil.rmtree(tmp)
     return {"rows": rows, **info, **timed, "peak_rss_mb": _rss_mb("VmHWM")}
 
 
@@ -202,7 +205,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     if job["task"] == "write":
         return write_panel(workload, job["path"])
     if job["task"] == "lazyflow":
-        return measure_lazyflow(workload, job["repeats"], job.get("parquet"))
+        return measure_lazyflow(workload, job["repeats"], job["source"], job.get("parquet"))
     if job["task"] == "naive":
         return measure_naive(workload, job["repeats"])
     raise ValueError(f"unknown task {job['task']!r}")

@@ -97,21 +97,24 @@ def test_scaling_ratio():
 
 
 def test_harness_end_to_end(tmp_path, capsys):
-    """Tiny workloads through the child processes: both sources give the same backtest."""
-    first, second = tmp_path / "memory.json", tmp_path / "parquet.json"
-    main(["--workloads", "40x60", "--repeats", "2", "--naive", "--json", str(first)])
-    main(["--workloads", "40x60", "--repeats", "1", "--source", "parquet", "--json", str(second)])
+    """Tiny workloads through the child processes: every source gives the same backtest."""
+    rows = {}
+    for source, extra in (("memory", ["--naive"]), ("parquet", []), ("sink", [])):
+        out = tmp_path / f"{source}.json"
+        argv = ["--workloads", "40x60", "--repeats", "2", "--source", source, *extra]
+        main([*argv, "--json", str(out)])
+        rows[source] = json.loads(out.read_text())["workloads"][0]
     printed = capsys.readouterr().out
     assert "| 40x60 | " in printed and "naive ratio" in printed
-    memory = json.loads(first.read_text())["workloads"][0]
-    parquet = json.loads(second.read_text())["workloads"][0]
-    assert (memory["source"], parquet["source"]) == ("memory", "parquet+streaming")
-    rows = lf.synthetic_panel(n_symbols=40, n_days=60, seed=0).height
-    assert memory["rows"] == parquet["rows"] == rows
-    assert memory["nav_end"] == parquet["nav_end"]
-    assert len(memory["e2e_s_runs"]) == 2 and len(parquet["e2e_s_runs"]) == 1
-    assert memory["rows_per_s"] == pytest.approx(rows / memory["e2e_s"])
+    n = lf.synthetic_panel(n_symbols=40, n_days=60, seed=0).height
+    assert {r["rows"] for r in rows.values()} == {n}
+    assert len({r["nav_end"] for r in rows.values()}) == 1
+    assert [r["source"] for r in rows.values()] == ["memory", "parquet", "sink"]
+    memory = rows["memory"]
+    assert len(memory["e2e_s_runs"]) == 2
+    assert memory["rows_per_s"] == pytest.approx(n / memory["e2e_s"])
     assert memory["naive_ratio"]["e2e_s"] == pytest.approx(
         memory["naive"]["e2e_s"] / memory["e2e_s"]
     )
     assert memory["peak_rss_mb"] >= memory["setup_rss_mb"] > 0
+    assert "naive" not in rows["sink"] and rows["sink"]["file_mb"] > 0
