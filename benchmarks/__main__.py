@@ -104,6 +104,7 @@ def run_workload(
         row |= measured
     row["rows_per_s"] = row["rows"] / row["e2e_s"]
     row["us_per_row"] = 1e6 * row["e2e_s"] / row["rows"]
+    row["cpu_us_per_row"] = 1e6 * row["e2e_cpu_s"] / row["rows"]
     print(f"  {workload.name}: e2e {row['e2e_s']:.3f} s", file=log)
     if naive:
         slow = _child({**job, "task": "naive"})
@@ -114,12 +115,18 @@ def run_workload(
 
 
 def scaling(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Time per row across W1..W3 (those measured); linear when max/min <= 1.3."""
-    per_row = {r["name"]: r["us_per_row"] for r in rows if r["name"] in SCALING_WORKLOADS}
-    if len(per_row) < 2:
+    """Wall and CPU time per row across W1..W3 (those measured); linear when the wall-time
+    max/min <= 1.3."""
+    measured = [r for r in rows if r["name"] in SCALING_WORKLOADS]
+    if len(measured) < 2:
         return None
-    spread = max(per_row.values()) / min(per_row.values())
-    return {"us_per_row": per_row, "max_over_min": spread, "linear": spread <= LINEAR_TOLERANCE}
+    out: dict[str, Any] = {}
+    for key in ("us_per_row", "cpu_us_per_row"):
+        per_row = {r["name"]: r[key] for r in measured}
+        out[key] = per_row
+        out[key + "_max_over_min"] = max(per_row.values()) / min(per_row.values())
+    out["linear"] = out["us_per_row_max_over_min"] <= LINEAR_TOLERANCE
+    return out
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -134,6 +141,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "end to end s",
         "rows/s",
         "µs/row",
+        "CPU µs/row",
         "peak RSS MiB",
         "naive e2e s",
         "naive ratio (collect / scan / e2e)",
@@ -150,6 +158,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"**{r['e2e_s']:.3f}**",
             f"{r['rows_per_s'] / 1e6:.2f} M",
             f"{r['us_per_row']:.3f}",
+            f"{r['cpu_us_per_row']:.3f}",
             f"{r['peak_rss_mb']:,.0f}",
             "",
             "",
@@ -223,9 +232,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(table(report["workloads"]))
     if report["scaling"]:
         s = report["scaling"]
-        per_row = ", ".join(f"{k} {v:.3f}" for k, v in s["us_per_row"].items())
-        verdict = "linear" if s["linear"] else f"NOT linear (> {LINEAR_TOLERANCE}x)"
-        print(f"\nµs per row: {per_row}; max/min {s['max_over_min']:.2f} ({verdict})")
+        verdict = "linear" if s["linear"] else f"NOT within {LINEAR_TOLERANCE}x"
+        for key, label in (("us_per_row", f"wall ({verdict})"), ("cpu_us_per_row", "CPU")):
+            per_row = ", ".join(f"{k} {v:.3f}" for k, v in s[key].items())
+            ratio = s[key + "_max_over_min"]
+            print(f"µs per row, {label}: {per_row}; max/min {ratio:.2f}")
     load = report["machine"]
     print(f"load average before {load['load_before'][0]:.2f}, after {load['load_after'][0]:.2f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -119,6 +119,12 @@ def _timed(repeats: int, run: Callable[[], tuple[dict[str, float], float]]) -> d
     return {**_median_runs(runs), "nav_end": navs.pop()}
 
 
+def _times(t0: float, t1: float, t2: float, cpu: float) -> dict[str, float]:
+    """Wall seconds of collect (t0..t1), scan (t1..t2) and end to end, and the end-to-end CPU
+    seconds of the process (every thread)."""
+    return {"collect_s": t1 - t0, "scan_s": t2 - t1, "e2e_s": t2 - t0, "e2e_cpu_s": cpu}
+
+
 def _backtest(frame: pl.DataFrame | pl.LazyFrame) -> lf.BacktestResult:
     return lf.backtest(frame, lf.presets.seed_allocator(), **lf.presets.SEED_BACKTEST)
 
@@ -155,7 +161,7 @@ def measure_lazyflow(
         rows = pl.scan_parquet(parquet).select(pl.len()).collect().item()
 
     def run() -> tuple[dict[str, float], float]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if source == "memory":
             frame: pl.DataFrame | pl.LazyFrame = pipeline(panel.lazy()).collect()
         elif source == "parquet":
@@ -165,8 +171,8 @@ def measure_lazyflow(
             frame = pl.scan_parquet(frame_path)
         t1 = time.perf_counter()
         result = _backtest(frame)
-        t2 = time.perf_counter()
-        return {"collect_s": t1 - t0, "scan_s": t2 - t1, "e2e_s": t2 - t0}, _nav(result)
+        t2, c2 = time.perf_counter(), time.process_time()
+        return _times(t0, t1, t2, c2 - c0), _nav(result)
 
     info["setup_rss_mb"] = _reset_peak()
     try:
@@ -186,12 +192,12 @@ def measure_naive(workload: Workload, repeats: int) -> dict[str, Any]:
     alloc, costs = lf.presets.seed_allocator(), lf.presets.SEED_BACKTEST
 
     def run() -> tuple[dict[str, float], float]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         frame = naive_pipeline(panel)
         t1 = time.perf_counter()
         nav = naive_backtest(frame, alloc, costs["cost_per_dollar"], costs["init_nav"])
-        t2 = time.perf_counter()
-        return {"collect_s": t1 - t0, "scan_s": t2 - t1, "e2e_s": t2 - t0}, nav
+        t2, c2 = time.perf_counter(), time.process_time()
+        return _times(t0, t1, t2, c2 - c0), nav
 
     setup = _reset_peak()
     timed = _timed(repeats, run)

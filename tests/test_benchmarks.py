@@ -84,16 +84,21 @@ def test_parse_workload():
 
 
 def test_scaling_ratio():
-    rows = [{"name": "W1", "us_per_row": 1.0}, {"name": "W3", "us_per_row": 1.2}]
+    rows = [
+        {"name": "W1", "us_per_row": 1.0, "cpu_us_per_row": 2.0},
+        {"name": "W3", "us_per_row": 1.2, "cpu_us_per_row": 1.0},
+        {"name": "W4", "us_per_row": 9.0, "cpu_us_per_row": 9.0},  # not a scaling workload
+    ]
     assert scaling(rows) == {
         "us_per_row": {"W1": 1.0, "W3": 1.2},
-        "max_over_min": pytest.approx(1.2),
+        "us_per_row_max_over_min": pytest.approx(1.2),
+        "cpu_us_per_row": {"W1": 2.0, "W3": 1.0},
+        "cpu_us_per_row_max_over_min": pytest.approx(2.0),
         "linear": True,
     }
-    assert not scaling([{"name": "W1", "us_per_row": 1.0}, {"name": "W2", "us_per_row": 1.4}])[
-        "linear"
-    ]
-    assert scaling([{"name": "40x60", "us_per_row": 1.0}]) is None
+    rows[1]["us_per_row"] = 1.4
+    assert not scaling(rows)["linear"]
+    assert scaling(rows[:1]) is None
 
 
 def test_harness_end_to_end(tmp_path, capsys):
