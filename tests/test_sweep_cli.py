@@ -226,3 +226,18 @@ def test_heatmap_cells_are_means_over_the_other_parameters():
             assert cells[i, j] == pytest.approx(sum(values) / len(values))
     x1, y1, one = heatmap_cells(table, ["c"], "m")
     assert x1 == ["none", "0.2"] and y1 == [""] and one.shape == (1, 2)
+
+
+def test_example_sweep_config_is_a_grid_over_the_carry_preset():
+    from pathlib import Path
+
+    from lazyflow.sweep_config import load_sweep_config
+
+    config = load_sweep_config(Path(__file__).parent.parent / "examples" / "sweep.toml")
+    pipelines, allocators = config.pipelines(), config.allocators()
+    assert len(pipelines) == 3
+    assert len(allocators) == 12
+    assert config.axes() == ("allocator.lambda_risk", "allocator.gamma_cost")
+    base = lf.presets.carry().stages
+    assert [type(s) for s in pipelines[0].stages] == [type(s) for s in base]
+    assert sorted(p.stages[5].k for p in pipelines) == [0.5, 1.0, 2.0]
