@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -13,7 +14,7 @@ import pytest
 import lazyflow as lf
 from lazyflow.cli import main
 from lazyflow.report import heatmap_cells
-from lazyflow.sweep_config import parse_sweep_config
+from lazyflow.sweep_config import load_sweep_config, parse_sweep_config
 
 STAGES = """
 [[stages]]
@@ -229,10 +230,6 @@ def test_heatmap_cells_are_means_over_the_other_parameters():
 
 
 def test_example_sweep_config_is_a_grid_over_the_carry_preset():
-    from pathlib import Path
-
-    from lazyflow.sweep_config import load_sweep_config
-
     config = load_sweep_config(Path(__file__).parent.parent / "examples" / "sweep.toml")
     pipelines, allocators = config.pipelines(), config.allocators()
     assert len(pipelines) == 3
