@@ -239,18 +239,22 @@ def _backtest_defaults() -> dict[str, Any]:
     }
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and parse a TOML config file; relative data paths resolve against its folder."""
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's tables; `DataError` if it cannot be read, `ConfigError` if not TOML."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DataError(f"config {path}: cannot read ({exc.strerror})") from exc
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path}: invalid TOML: {exc}") from exc
-    return parse_config(raw, base_dir=path.parent)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and parse a TOML config file; relative data paths resolve against its folder."""
+    path = Path(path)
+    return parse_config(read_toml(path), base_dir=path.parent)
 
 
 def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> RunConfig:

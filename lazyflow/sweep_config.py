@@ -28,7 +28,6 @@ and the value's position (``stages[6].k[2]``). The heatmap's axes are result col
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -40,7 +39,7 @@ import numpy as np
 
 from lazyflow import config as _config
 from lazyflow.config import RunConfig
-from lazyflow.errors import ConfigError, DataError
+from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.backtest import SUMMARY_INPUTS, summary_stats
@@ -108,15 +107,7 @@ class SweepConfig:
 def load_sweep_config(path: str | Path) -> SweepConfig:
     """Read and parse a sweep config file (relative data paths resolve against its folder)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"config {path}: cannot read ({exc.strerror})") from exc
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path}: invalid TOML: {exc}") from exc
-    return parse_sweep_config(raw, base_dir=path.parent)
+    return parse_sweep_config(_config.read_toml(path), base_dir=path.parent)
 
 
 def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> SweepConfig:

@@ -25,6 +25,7 @@ from lazyflow.errors import ConfigError, DataError
 from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights, grid_settings
 from lazyflow.portfolio.backtest import (
     DROP_REASONS,
+    METRIC_COLUMNS,
     SUMMARY_INPUTS,
     _check_parameters,
     _check_schema,
@@ -42,21 +43,9 @@ from lazyflow.portfolio.scan import Rows, scan, settle
 #: Rows x configurations of one block of the grid's scan (8 bytes each per array).
 GRID_CELLS = 5_000_000
 
-#: The per-date metrics a grid keeps (`METRIC_COLUMNS` but the date and realised vol).
-GRID_METRICS = (
-    "nav",
-    "daily_return",
-    "pnl",
-    "funding_pnl",
-    "cost",
-    "turnover_pct",
-    "turnover_dollar",
-    "gross_exposure",
-    "net_exposure",
-    "vol_forecast_d",
-    "vol_forecast_a",
-    "nav_high",
-    "drawdown",
+#: The per-date metrics a grid keeps: `METRIC_COLUMNS` but the date and realised vol.
+GRID_METRICS = tuple(
+    c for c in METRIC_COLUMNS if c not in ("date", "vol_realized_d", "vol_realized_a")
 )
 
 #: `backtest` arguments that `backtest_grid` takes in its own way.
