@@ -48,11 +48,11 @@ import polars as pl
 from lazyflow import stages as _stages
 from lazyflow.data import scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError
-from lazyflow.factor import ROLLING_WINDOW, FactorAnalysis, check_horizons, check_settings
+from lazyflow.factor import ROLLING_WINDOW, FactorAnalysis, check_settings
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import BufferedAllocator, backtest
 from lazyflow.stages.base import Stage
-from lazyflow.stages.labels import ForwardReturns, label_columns
+from lazyflow.stages.labels import ForwardReturns, check_horizons, label_columns
 
 SECTIONS = ("data", "stages", "factor", "allocator", "backtest", "output")
 #: Horizons of the ForwardReturns stage that the factor analysis appends by default.

@@ -41,6 +41,7 @@ import polars as pl
 
 from lazyflow.errors import ConfigError, DataError, SchemaError
 from lazyflow.schema import Kind
+from lazyflow.stages.labels import check_horizons
 
 # Column names inside the prepared frame (it is a fresh `select`, so they cannot clash).
 DATE, SYMBOL, SCORE, QUANTILE, FWD = "date", "symbol", "score", "quantile", "fwd"
@@ -92,20 +93,6 @@ def _series_stats(value: pl.Expr, name: str) -> list[pl.Expr]:
         pl.when(n > 0).then((x > 0).sum() / n).alias(f"{name}_positive"),
         n.cast(pl.Int64).alias(f"{name}_dates"),
     ]
-
-
-def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
-    """Raise `ConfigError` (naming `caller`) unless `horizons` are distinct positive integers."""
-    horizons = tuple(horizons)
-    if not horizons or len(set(horizons)) != len(horizons):
-        raise ConfigError(
-            f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
-        )
-    for h in horizons:
-        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
-            raise ConfigError(
-                f"{caller}: parameter 'horizons' must hold positive integers, got {h!r}"
-            )
 
 
 def check_settings(rolling_window: int, periods_per_year: float, caller: str) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
+from lazyflow.errors import ConfigError
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage, per_symbol
 
@@ -24,6 +25,20 @@ def valid_price(column: str) -> pl.Expr:
     """`column` as Float64, null where it is null, non-finite or <= 0."""
     price = pl.col(column).cast(pl.Float64)
     return pl.when(price.is_finite() & (price > 0)).then(price)
+
+
+def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
+    """Raise `ConfigError` (naming `caller`) unless `horizons` are distinct positive integers."""
+    horizons = tuple(horizons)
+    if not horizons or len(set(horizons)) != len(horizons):
+        raise ConfigError(
+            f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
+        )
+    for h in horizons:
+        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+            raise ConfigError(
+                f"{caller}: parameter 'horizons' must hold positive integers, got {h!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -51,14 +66,7 @@ class ForwardReturns(Stage):
     symbol_col: str = "symbol"
 
     def check(self) -> None:
-        horizons = tuple(self.horizons)
-        if not horizons:
-            raise self.fail("horizons", "is empty; give at least one positive integer")
-        for h in horizons:
-            if isinstance(h, bool) or not isinstance(h, int) or h < 1:
-                raise self.fail("horizons", f"must hold positive integers, got {h!r}")
-        if len(set(horizons)) != len(horizons):
-            raise self.fail("horizons", f"has duplicates: {horizons}")
+        check_horizons(self.horizons, self.name)
         if not self.output_prefix:
             raise self.fail("output_prefix", "is empty")
 
