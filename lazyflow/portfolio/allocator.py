@@ -35,7 +35,7 @@ import numpy as np
 
 from lazyflow.errors import ConfigError
 
-_TINY = np.finfo(np.float64).tiny
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 class Desired(NamedTuple):
@@ -75,13 +75,16 @@ def _per_row(sums: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
     return sums if bounds is None else np.repeat(sums, np.diff(bounds), axis=0)
 
 
-def shrink(total: np.ndarray | float, cap: np.ndarray | float) -> np.ndarray:
+def shrink(total: np.ndarray | float, cap: np.ndarray | float) -> np.ndarray | float:
     """The factor that scales a sum down to `cap`: ``min(1, cap / total)``.
 
     Exactly 1 when ``total <= cap`` (``cap = inf``: no cap); 0 when ``cap == 0`` (every trade
-    is removed); `total` and `cap` broadcast (one cap per configuration).
+    is removed); NaN when `total` is NaN. Two numbers give a float (Python arithmetic: the
+    per-date step of one allocator); arrays broadcast (one cap per configuration).
     """
-    return np.minimum(1.0, cap / np.maximum(total, _TINY))
+    if isinstance(total, np.ndarray) or isinstance(cap, np.ndarray):
+        return np.minimum(1.0, cap / np.maximum(total, _TINY))
+    return min(cap / max(total, _TINY), 1.0)  # in this order, so that NaN stays NaN
 
 
 class Settings(NamedTuple):
@@ -173,10 +176,11 @@ def rebalance_step(
     # sign(delta) * (|delta| - buffer) outside it
     trade = delta - np.minimum(np.maximum(delta, -buffer), buffer)
     if s.ignore_open is True:
-        trade = np.where(is_new, w_desired, trade)
+        np.copyto(trade, w_desired, where=is_new)
     elif s.ignore_open is not False:  # one flag per configuration
-        trade = np.where(is_new & s.ignore_open, w_desired, trade)
-    x_cap = np.minimum(np.maximum(x_prev + trade, -s.max_pos), s.max_pos)
+        np.copyto(trade, w_desired, where=is_new & s.ignore_open)
+    x_cap = x_prev + trade
+    np.minimum(np.maximum(x_cap, -s.max_pos, out=x_cap), s.max_pos, out=x_cap)
     x_new = x_cap * shrink(np.add.reduce(np.abs(x_cap)), s.gross_cap)
     trade_final = x_new - x_prev
     if s.turnover_cap is not None:

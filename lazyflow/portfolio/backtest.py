@@ -316,7 +316,7 @@ def backtest(
     book_bounds = rows.bounds[: n_reb + 1]
     settings = allocator.settings()
     w_desired, buffer = desired_weights(settings, rows.target, rows.vol, rows.spread, rows.bounds)
-    done = scan(settings, panel, rows, w_desired, buffer, progress, keep_book=True)
+    done = scan(settings, rows, w_desired, buffer, progress, keep_book=True)
     run = settle(panel, ok, rows, done, cost_per_dollar, include_funding, init_nav)
     dropped["no_next_price"] = int(run.no_next_price)
     dropped["no_next_funding"] = int(run.no_next_funding)
@@ -430,6 +430,7 @@ class _Panel:
     symbols: pl.Series  # the distinct symbols (strings), sorted; `code` indexes them
     day: np.ndarray
     code: np.ndarray
+    key: np.ndarray  # day * len(symbols) + code, increasing
     values: dict[str, np.ndarray]  # target, vol, spread, close, [funding], reason (codes)
     price_ok: np.ndarray  # finite close > 0
 
@@ -493,7 +494,7 @@ def _load(
         values = {role: array[order] for role, array in values.items()}
     close = values["close"]
     price_ok = np.isfinite(close) & (close > 0)
-    return _Panel(dates, symbols, day, code, values, price_ok)
+    return _Panel(dates, symbols, day, code, key, values, price_ok)
 
 
 def _tradable_rows(panel: _Panel) -> tuple[np.ndarray, dict[str, int]]:

@@ -174,7 +174,7 @@ def _block(
         s, col(rows.target), col(rows.vol), col(rows.spread), rows.bounds
     )
     progress: Callable[[int, int], None] | None = o["progress"]
-    done = scan(s, panel, rows, w_desired, buffer, progress, keep_book=False)
+    done = scan(s, rows, w_desired, buffer, progress, keep_book=False)
     run = settle(panel, ok, rows, done, o["cost_per_dollar"], o["include_funding"], o["init_nav"])
     nav, nav_before = run.nav, run.nav_before
     nav_high = np.maximum.accumulate(nav, axis=0)

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from lazyflow.portfolio.backtest import _Panel
 
 
+def find(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The position of each query in `keys` (sorted, distinct integers), -1 where it is absent."""
+    if not len(keys):
+        return np.full(len(queries), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    return np.where(keys[at] == queries, at, -1)
+
+
 class Rows(NamedTuple):
     """The tradable rows of a panel in (date, symbol) order, and the shape of a grid."""
 
@@ -31,6 +39,7 @@ class Rows(NamedTuple):
     day: np.ndarray
     code: np.ndarray
     bounds: np.ndarray  # date i's tradable rows are index[bounds[i]:bounds[i+1]]
+    prev: np.ndarray  # the row of the same symbol on the previous date (-1: none, it is new)
     target: np.ndarray
     vol: np.ndarray
     spread: np.ndarray
@@ -40,10 +49,11 @@ class Rows(NamedTuple):
     @classmethod
     def of(cls, panel: _Panel, ok: np.ndarray, width: tuple[int, ...]) -> Rows:
         index = np.flatnonzero(ok)
-        day, code = panel.day[index], panel.code[index]
+        day, code, key = panel.day[index], panel.code[index], panel.key[index]
         bounds = np.searchsorted(day, np.arange(len(panel.dates) + 1))
+        prev = find(key, key - len(panel.symbols))
         values = (panel.values[k][index] for k in ("target", "vol", "spread", "close"))
-        return cls(index, day, code, bounds, *values, width)
+        return cls(index, day, code, bounds, prev, *values, width)
 
     @property
     def n_reb(self) -> int:
@@ -67,12 +77,10 @@ class Scan(NamedTuple):
     trade: np.ndarray  # empty unless `keep_book`
     x_new: np.ndarray
     trade_final: np.ndarray
-    next_row: np.ndarray  # (n_book,): the symbol's latest row of the panel up to t+1 (-1: none)
 
 
 def scan(
     s: Settings,
-    panel: _Panel,
     rows: Rows,
     w_desired: np.ndarray,
     buffer: np.ndarray,
@@ -81,40 +89,30 @@ def scan(
 ) -> Scan:
     """The per-date loop over rebalance dates (all but the last).
 
-    Date i's outputs fill the slice bounds[i]:bounds[i+1] of preallocated arrays. Positions
-    live in a dense array indexed by symbol code (one column per configuration for a grid); a
-    symbol not tradable yesterday is new and starts from 0 (had it been held, it was closed).
+    Date i's outputs fill the slice bounds[i]:bounds[i+1] of preallocated arrays. A row's
+    previous position is the new position of the symbol's row on the previous date
+    (`Rows.prev`); a symbol not tradable yesterday is new and starts from 0 (had it been held,
+    it was closed): its `prev` (-1) reads the extra last row of `x_new`, which stays 0.
     """
-    n_sym, n_reb, n_book = len(panel.symbols), rows.n_reb, rows.n_book
+    n_reb, n_book = rows.n_reb, rows.n_book
     shape = (n_book, *rows.width)
-    x_new, trade_final = np.empty(shape), np.empty(shape)
+    x_new, trade_final = np.zeros((n_book + 1, *rows.width)), np.empty(shape)
     kept = shape if keep_book else (0, *rows.width)
     x_prev, trade = np.empty(kept), np.empty(kept)
-    next_row = np.empty(n_book, dtype=np.int64)
-    position = np.zeros((n_sym, *rows.width))
-    last_seen = np.full(n_sym, -2, dtype=np.int64)  # last date each symbol was tradable
-    row_of = np.full(n_sym, -1, dtype=np.int64)  # latest row of each symbol
-    row_ids = np.arange(len(panel.code))
-    all_starts = np.searchsorted(panel.day, np.arange(n_reb + 2)).tolist()
+    prev_row = rows.prev[:n_book]
+    is_new = rows.column(prev_row < 0)
     starts = rows.bounds.tolist()
     step = max(1, -(-n_reb // 100))
     for i in range(n_reb):
         a, b = starts[i], starts[i + 1]
-        codes = rows.code[a:b]
-        tomorrow = slice(all_starts[i + 1], all_starts[i + 2])
-        row_of[panel.code[tomorrow]] = row_ids[tomorrow]
-        next_row[a:b] = row_of[codes]
-        is_new = rows.column(last_seen[codes] != i - 1)
-        last_seen[codes] = i
-        prev = np.where(is_new, 0.0, position[codes])
-        out = rebalance_step(s, prev, is_new, w_desired[a:b], buffer[a:b])
-        position[codes] = out.x_new
+        prev = x_new[prev_row[a:b]]
+        out = rebalance_step(s, prev, is_new[a:b], w_desired[a:b], buffer[a:b])
         x_new[a:b], trade_final[a:b] = out.x_new, out.trade_final
         if keep_book:
             x_prev[a:b], trade[a:b] = prev, out.trade
         if progress is not None and ((i + 1) % step == 0 or i + 1 == n_reb):
             progress(i + 1, n_reb)
-    return Scan(x_prev, trade, x_new, trade_final, next_row)
+    return Scan(x_prev, trade, x_new[:n_book], trade_final)
 
 
 class Settled(NamedTuple):
@@ -164,8 +162,8 @@ def settle(
     n_reb, n_book, col = rows.n_reb, rows.n_book, rows.column
     book_day, x_new = rows.day[:n_book], result.x_new
     book_bounds = rows.bounds[: n_reb + 1]
-    nxt = result.next_row
-    has_next = (nxt >= 0) & (panel.day[nxt] == book_day + 1)
+    nxt = find(panel.key, panel.key[rows.index[:n_book]] + len(panel.symbols))  # row at t+1
+    has_next = nxt >= 0
     price_next = has_next & panel.price_ok[nxt]
     p0 = rows.close[:n_book]
     p1 = np.where(price_next, panel.values["close"][nxt], p0)
