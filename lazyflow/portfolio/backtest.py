@@ -36,17 +36,18 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 
-from lazyflow.errors import ConfigError, DataError, SchemaError, collect
+from lazyflow.errors import ConfigError
 from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights
-from lazyflow.portfolio.checks import (
-    ROW_REASONS,
-    drop_reason,
-    first_bad_metric,
-    nav_error,
-    reason_codes,
+from lazyflow.portfolio.checks import ROW_REASONS, first_bad_metric, nav_error
+from lazyflow.portfolio.frame import (
+    Panel,
+    check_parameters,
+    config_error,
+    load,
+    roles,
+    tradable_rows,
 )
 from lazyflow.portfolio.scan import Rows, scan, settle
-from lazyflow.schema import Kind
 
 #: The keys of `BacktestResult.dropped`, in the order rows are checked (the row checks are
 #: `checks.drop_reason`'s, shared with `Pipeline.audit`).
@@ -86,9 +87,6 @@ BOOK_COLUMNS = (
     "vol_fcst",
     "exit",
 )
-
-#: The column `_load` collects `checks.drop_reason` into.
-REASON_COLUMN = "__drop_reason"
 
 #: Window of the realised-volatility rolling std (the notebook's ``rolling_std(21)``).
 REALIZED_WINDOW = 21
@@ -228,46 +226,6 @@ def _ratio(num: float, den: float) -> float:
     return num / den
 
 
-def _fail(parameter: str, problem: str, value: object) -> ConfigError:
-    return ConfigError(f"backtest: parameter '{parameter}' {problem}, got {value!r}")
-
-
-def _kinds(
-    date_col: str, symbol_col: str, names: dict[str, str], tradable: str | None
-) -> dict[str, Kind | None]:
-    """The columns `_load` reads, each with the kind of dtype it must have (see `_check_schema`)."""
-    kinds: dict[str, Kind | None] = {date_col: None, symbol_col: Kind.SYMBOL}
-    kinds |= dict.fromkeys(names.values(), Kind.NUMERIC)
-    return kinds | ({tradable: Kind.BOOL} if tradable is not None else {})
-
-
-def _check_schema(schema: pl.Schema, kinds: dict[str, Kind | None]) -> None:
-    """Every column present, with an accepted dtype (None: a date, datetime or integer)."""
-    for column, kind in kinds.items():
-        if column not in schema:
-            raise SchemaError("backtest", column, "is missing", schema)
-        dtype = schema[column]
-        ok = kind.accepts(dtype) if kind is not None else dtype.is_temporal() or dtype.is_integer()
-        if not ok:
-            expected = kind.value if kind is not None else "date, datetime or integer"
-            raise SchemaError(
-                "backtest", column, f"has dtype {dtype}, expected a {expected} column", schema
-            )
-
-
-def _dense_index(values: np.ndarray, uniques: np.ndarray) -> np.ndarray:
-    """The position of each of `values` in `uniques` (sorted integers that hold them all).
-
-    A lookup table when the span of `uniques` is small (daily dates), else a binary search.
-    """
-    lo, span = int(uniques[0]), int(uniques[-1]) - int(uniques[0]) + 1
-    if span > 2 * len(values) + 4096:
-        return np.searchsorted(uniques, values)
-    table = np.zeros(span, dtype=np.int64)
-    table[uniques - lo] = np.arange(len(uniques))
-    return table[values - lo]
-
-
 def _merge(first: np.ndarray, second: np.ndarray, at: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """One array holding `first` at positions ``at[0]`` and `second` at positions ``at[1]``."""
     out = np.empty(len(first) + len(second), dtype=np.result_type(first, second))
@@ -304,12 +262,12 @@ def backtest(
     The outputs keep `date_col` and `symbol_col` as column names. See the module docstring for
     the conventions.
     """
-    _check_parameters(allocator, cost_per_dollar, include_funding, init_nav, periods_per_year)
+    check_parameters(allocator, cost_per_dollar, include_funding, init_nav, periods_per_year)
     if progress is not None and not callable(progress):
-        raise _fail("progress", "must be None or a callable(done, total)", progress)
-    names = _roles(include_funding, target_col, vol_col, spread_col, price_col, funding_col)
-    panel = _load(frame, date_col, symbol_col, names, tradable)
-    ok, dropped = _tradable_rows(panel)
+        raise config_error("progress", "must be None or a callable(done, total)", progress)
+    names = roles(include_funding, target_col, vol_col, spread_col, price_col, funding_col)
+    panel = load(frame, date_col, symbol_col, names, tradable)
+    ok, dropped = tradable_rows(panel)
     rows = Rows.of(panel, ok, ())
     n_reb, n_book = rows.n_reb, rows.n_book
     book_day, book_code = rows.day[:n_book], rows.code[:n_book]
@@ -387,123 +345,6 @@ def backtest(
     )
 
 
-def _check_parameters(
-    allocator: BufferedAllocator,
-    cost_per_dollar: float,
-    include_funding: bool,
-    init_nav: float,
-    periods_per_year: float,
-) -> None:
-    if not isinstance(allocator, BufferedAllocator):
-        raise _fail("allocator", "must be a BufferedAllocator", allocator)
-    allocator.check()
-    for name, value, strict in [
-        ("cost_per_dollar", cost_per_dollar, False),
-        ("init_nav", init_nav, True),
-        ("periods_per_year", periods_per_year, True),
-    ]:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not (number and math.isfinite(value) and (value > 0 if strict else value >= 0)):
-            raise _fail(name, f"must be a finite number {'>' if strict else '>='} 0", value)
-    if not isinstance(include_funding, bool):
-        raise _fail("include_funding", "must be a bool", include_funding)
-
-
-def _roles(
-    include_funding: bool,
-    target_col: str,
-    vol_col: str,
-    spread_col: str,
-    price_col: str,
-    funding_col: str,
-) -> dict[str, str]:
-    """The numeric columns `_load` reads, by role (funding only when it is included)."""
-    names = {"target": target_col, "vol": vol_col, "spread": spread_col, "close": price_col}
-    return names | ({"funding": funding_col} if include_funding else {})
-
-
-@dataclass(frozen=True)
-class _Panel:
-    """The collected frame as numpy arrays in (date, symbol) order, with integer codes."""
-
-    dates: pl.Series  # the distinct dates, sorted; `day` indexes them
-    symbols: pl.Series  # the distinct symbols (strings), sorted; `code` indexes them
-    day: np.ndarray
-    code: np.ndarray
-    key: np.ndarray  # day * len(symbols) + code, increasing
-    values: dict[str, np.ndarray]  # target, vol, spread, close, [funding], reason (codes)
-    price_ok: np.ndarray  # finite close > 0
-
-
-def _load(
-    frame: pl.DataFrame | pl.LazyFrame,
-    date_col: str,
-    symbol_col: str,
-    names: dict[str, str],
-    tradable: str | None,
-) -> _Panel:
-    """Check the schema, collect once, code dates and symbols, sort by (date, symbol)."""
-    lazy = frame.lazy()
-    _check_schema(lazy.collect_schema(), _kinds(date_col, symbol_col, names, tradable))
-    reason = drop_reason(names["target"], names["vol"], names["spread"], names["close"], tradable)
-    data = collect(
-        lazy.select(
-            pl.col(date_col),
-            pl.col(symbol_col).cast(pl.String),
-            *[pl.col(c).cast(pl.Float64) for c in dict.fromkeys(names.values())],
-            reason.alias(REASON_COLUMN),
-        ),
-        "backtest",
-    )
-    if data.height == 0:
-        raise DataError(
-            "backtest: the frame has no rows (Pipeline.audit shows which stage removed them)"
-        )
-    for column in (date_col, symbol_col):
-        nulls = data[column].null_count()
-        if nulls:
-            rows = data.filter(pl.col(column).is_null()).select(date_col, symbol_col).head(3)
-            raise DataError(
-                f"backtest: column '{column}' has {nulls} null values, e.g. in rows "
-                f"{', '.join(f'({d}, {s})' for d, s in rows.rows())}; drop them first "
-                "(lf.DropNulls)"
-            )
-
-    symbols = data[symbol_col].unique().sort()
-    dates = data[date_col].unique().sort()
-    if len(dates) < 2:
-        raise DataError(f"backtest: the frame needs at least 2 dates, it has {len(dates)}")
-    code = data[symbol_col].cast(pl.Enum(symbols)).to_physical().to_numpy().astype(np.int64)
-    day = _dense_index(data[date_col].to_physical().to_numpy(), dates.to_physical().to_numpy())
-    key = day * len(symbols) + code
-    order = None if bool(np.all(key[1:] > key[:-1])) else np.argsort(key, kind="stable")
-    if order is not None:
-        key, day, code = key[order], day[order], code[order]
-        dup = np.flatnonzero(key[1:] == key[:-1])
-        if len(dup):
-            examples = ", ".join(
-                f"({dates[int(day[k])]}, {symbols[int(code[k])]})" for k in dup[:3]
-            )
-            raise DataError(
-                f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}; "
-                "keep the last row of each with lf.scan_panel(..., dedupe='last')"
-            )
-    values = {role: data[name].to_numpy() for role, name in names.items()}
-    values["reason"] = reason_codes(data[REASON_COLUMN])
-    if order is not None:
-        values = {role: array[order] for role, array in values.items()}
-    close = values["close"]
-    price_ok = np.isfinite(close) & (close > 0)
-    return _Panel(dates, symbols, day, code, key, values, price_ok)
-
-
-def _tradable_rows(panel: _Panel) -> tuple[np.ndarray, dict[str, int]]:
-    """Rows that may trade, and the others counted under the first check they fail."""
-    codes = panel.values["reason"]
-    counts = np.bincount(codes, minlength=len(ROW_REASONS) + 1).tolist()
-    return codes == len(ROW_REASONS), dict(zip(ROW_REASONS, counts, strict=False))
-
-
 class _Exits(NamedTuple):
     day: np.ndarray
     code: np.ndarray
@@ -511,7 +352,7 @@ class _Exits(NamedTuple):
 
 
 def _book_frame(
-    panel: _Panel,
+    panel: Panel,
     day: np.ndarray,
     code: np.ndarray,
     columns: dict[str, np.ndarray],

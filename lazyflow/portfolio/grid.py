@@ -27,16 +27,18 @@ from lazyflow.portfolio.backtest import (
     DROP_REASONS,
     METRIC_COLUMNS,
     SUMMARY_INPUTS,
-    _check_parameters,
-    _check_schema,
-    _fail,
-    _kinds,
-    _load,
-    _Panel,
-    _roles,
-    _tradable_rows,
     backtest,
     summary_stats,
+)
+from lazyflow.portfolio.frame import (
+    Panel,
+    check_columns,
+    check_parameters,
+    column_kinds,
+    config_error,
+    load,
+    roles,
+    tradable_rows,
 )
 from lazyflow.portfolio.scan import Rows, scan, settle
 
@@ -105,11 +107,11 @@ def check_grid(
                 f"{where}: unknown backtest argument '{key}'; allowed: {', '.join(allowed)}"
             )
     o = {name: options.get(name, params[name].default) for name in allowed}
-    _check_parameters(
+    check_parameters(
         grid[0], o["cost_per_dollar"], o["include_funding"], o["init_nav"], o["periods_per_year"]
     )
     if o["progress"] is not None and not callable(o["progress"]):
-        raise _fail("progress", "must be None or a callable(done, total)", o["progress"])
+        raise config_error("progress", "must be None or a callable(done, total)", o["progress"])
     return grid, o
 
 
@@ -127,8 +129,8 @@ def backtest_grid(
     raises for it, prefixed with its position.
     """
     grid, o = check_grid(allocators, options)
-    panel = _load(frame, o["date_col"], o["symbol_col"], _names(o), o["tradable"])
-    ok, row_drops = _tradable_rows(panel)
+    panel = load(frame, o["date_col"], o["symbol_col"], _names(o), o["tradable"])
+    ok, row_drops = tradable_rows(panel)
     base = Rows.of(panel, ok, ())
     n_blocks = -(-len(grid) * max(1, base.n_book) // GRID_CELLS)
     size = -(-len(grid) // n_blocks)  # equal blocks of at most ~GRID_CELLS cells
@@ -151,16 +153,16 @@ def check_schema(schema: pl.Schema, options: dict[str, Any]) -> None:
     """`SchemaError` (stage "backtest") unless `schema` has every column the backtest reads
     with `options` (`check_grid`'s), with an accepted dtype."""
     o = options
-    _check_schema(schema, _kinds(o["date_col"], o["symbol_col"], _names(o), o["tradable"]))
+    check_columns(schema, column_kinds(o["date_col"], o["symbol_col"], _names(o), o["tradable"]))
 
 
 def _names(o: dict[str, Any]) -> dict[str, str]:
     cols = ("target_col", "vol_col", "spread_col", "price_col", "funding_col")
-    return _roles(o["include_funding"], *(o[c] for c in cols))
+    return roles(o["include_funding"], *(o[c] for c in cols))
 
 
 def _block(
-    panel: _Panel,
+    panel: Panel,
     ok: np.ndarray,
     base: Rows,
     allocators: tuple[BufferedAllocator, ...],

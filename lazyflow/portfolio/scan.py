@@ -21,7 +21,7 @@ import numpy as np
 from lazyflow.portfolio.allocator import Settings, rebalance_step, segment_sums
 
 if TYPE_CHECKING:
-    from lazyflow.portfolio.backtest import _Panel
+    from lazyflow.portfolio.frame import Panel
 
 
 def find(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -47,7 +47,7 @@ class Rows(NamedTuple):
     width: tuple[int, ...]  # () for one allocator, (K,) for a grid of K
 
     @classmethod
-    def of(cls, panel: _Panel, ok: np.ndarray, width: tuple[int, ...]) -> Rows:
+    def of(cls, panel: Panel, ok: np.ndarray, width: tuple[int, ...]) -> Rows:
         index = np.flatnonzero(ok)
         day, code, key = panel.day[index], panel.code[index], panel.key[index]
         bounds = np.searchsorted(day, np.arange(len(panel.dates) + 1))
@@ -148,7 +148,7 @@ class Settled(NamedTuple):
 
 
 def settle(
-    panel: _Panel,
+    panel: Panel,
     ok: np.ndarray,
     rows: Rows,
     result: Scan,

@@ -1,0 +1,194 @@
+"""Loading and checking a frame for `backtest` and `backtest_grid`.
+
+`load` checks the schema, collects the frame once and returns a `Panel`: numpy arrays in
+(date, symbol) order with dates and symbols as integer codes. `tradable_rows` splits its rows
+into tradable ones and drop counts; `check_parameters`, `roles`, `column_kinds` and
+`check_columns` are the checks both entry points share.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from lazyflow.errors import ConfigError, DataError, SchemaError, collect
+from lazyflow.portfolio.allocator import BufferedAllocator
+from lazyflow.portfolio.checks import ROW_REASONS, drop_reason, reason_codes
+from lazyflow.schema import Kind
+
+#: The column `load` collects `checks.drop_reason` into.
+REASON_COLUMN = "__drop_reason"
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The collected frame as numpy arrays in (date, symbol) order, with integer codes."""
+
+    dates: pl.Series  # the distinct dates, sorted; `day` indexes them
+    symbols: pl.Series  # the distinct symbols (strings), sorted; `code` indexes them
+    day: np.ndarray
+    code: np.ndarray
+    key: np.ndarray  # day * len(symbols) + code, increasing
+    values: dict[str, np.ndarray]  # target, vol, spread, close, [funding], reason (codes)
+    price_ok: np.ndarray  # finite close > 0
+
+
+def load(
+    frame: pl.DataFrame | pl.LazyFrame,
+    date_col: str,
+    symbol_col: str,
+    names: dict[str, str],
+    tradable: str | None,
+) -> Panel:
+    """Check the schema, collect once, code dates and symbols, sort by (date, symbol)."""
+    lazy = frame.lazy()
+    check_columns(lazy.collect_schema(), column_kinds(date_col, symbol_col, names, tradable))
+    reason = drop_reason(names["target"], names["vol"], names["spread"], names["close"], tradable)
+    data = collect(
+        lazy.select(
+            pl.col(date_col),
+            pl.col(symbol_col).cast(pl.Categorical),  # strings hashed once, to integer ids
+            *[pl.col(c).cast(pl.Float64) for c in dict.fromkeys(names.values())],
+            reason.alias(REASON_COLUMN),
+        ),
+        "backtest",
+    )
+    if data.height == 0:
+        raise DataError(
+            "backtest: the frame has no rows (Pipeline.audit shows which stage removed them)"
+        )
+    for column in (date_col, symbol_col):
+        nulls = data[column].null_count()
+        if nulls:
+            rows = data.filter(pl.col(column).is_null()).select(date_col, symbol_col).head(3)
+            raise DataError(
+                f"backtest: column '{column}' has {nulls} null values, e.g. in rows "
+                f"{', '.join(f'({d}, {s})' for d, s in rows.rows())}; drop them first "
+                "(lf.DropNulls)"
+            )
+
+    dates = data[date_col].unique().sort()
+    if len(dates) < 2:
+        raise DataError(f"backtest: the frame needs at least 2 dates, it has {len(dates)}")
+    symbols, code = _symbol_codes(data[symbol_col])
+    day = _dense_index(data[date_col].to_physical().to_numpy(), dates.to_physical().to_numpy())
+    key = day * len(symbols) + code
+    order = None if bool(np.all(key[1:] > key[:-1])) else np.argsort(key, kind="stable")
+    if order is not None:
+        key, day, code = key[order], day[order], code[order]
+        dup = np.flatnonzero(key[1:] == key[:-1])
+        if len(dup):
+            examples = ", ".join(
+                f"({dates[int(day[k])]}, {symbols[int(code[k])]})" for k in dup[:3]
+            )
+            raise DataError(
+                f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}; "
+                "keep the last row of each with lf.scan_panel(..., dedupe='last')"
+            )
+    values = {role: data[name].to_numpy() for role, name in names.items()}
+    values["reason"] = reason_codes(data[REASON_COLUMN])
+    if order is not None:
+        values = {role: array[order] for role, array in values.items()}
+    close = values["close"]
+    price_ok = np.isfinite(close) & (close > 0)
+    return Panel(dates, symbols, day, code, key, values, price_ok)
+
+
+def tradable_rows(panel: Panel) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows that may trade, and the others counted under the first check they fail."""
+    codes = panel.values["reason"]
+    counts = np.bincount(codes, minlength=len(ROW_REASONS) + 1).tolist()
+    return codes == len(ROW_REASONS), dict(zip(ROW_REASONS, counts, strict=False))
+
+
+def roles(
+    include_funding: bool,
+    target_col: str,
+    vol_col: str,
+    spread_col: str,
+    price_col: str,
+    funding_col: str,
+) -> dict[str, str]:
+    """The numeric columns `load` reads, by role (funding only when it is included)."""
+    names = {"target": target_col, "vol": vol_col, "spread": spread_col, "close": price_col}
+    return names | ({"funding": funding_col} if include_funding else {})
+
+
+def column_kinds(
+    date_col: str, symbol_col: str, names: dict[str, str], tradable: str | None
+) -> dict[str, Kind | None]:
+    """The columns `load` reads, each with the kind of dtype it must have (see `check_columns`)."""
+    kinds: dict[str, Kind | None] = {date_col: None, symbol_col: Kind.SYMBOL}
+    kinds |= dict.fromkeys(names.values(), Kind.NUMERIC)
+    return kinds | ({tradable: Kind.BOOL} if tradable is not None else {})
+
+
+def check_columns(schema: pl.Schema, kinds: dict[str, Kind | None]) -> None:
+    """Every column present, with an accepted dtype (None: a date, datetime or integer)."""
+    for column, kind in kinds.items():
+        if column not in schema:
+            raise SchemaError("backtest", column, "is missing", schema)
+        dtype = schema[column]
+        ok = kind.accepts(dtype) if kind is not None else dtype.is_temporal() or dtype.is_integer()
+        if not ok:
+            expected = kind.value if kind is not None else "date, datetime or integer"
+            raise SchemaError(
+                "backtest", column, f"has dtype {dtype}, expected a {expected} column", schema
+            )
+
+
+def check_parameters(
+    allocator: BufferedAllocator,
+    cost_per_dollar: float,
+    include_funding: bool,
+    init_nav: float,
+    periods_per_year: float,
+) -> None:
+    """`ConfigError` unless the allocator and `backtest`'s numeric and flag arguments are valid."""
+    if not isinstance(allocator, BufferedAllocator):
+        raise config_error("allocator", "must be a BufferedAllocator", allocator)
+    allocator.check()
+    for name, value, strict in [
+        ("cost_per_dollar", cost_per_dollar, False),
+        ("init_nav", init_nav, True),
+        ("periods_per_year", periods_per_year, True),
+    ]:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and (value > 0 if strict else value >= 0)):
+            raise config_error(name, f"must be a finite number {'>' if strict else '>='} 0", value)
+    if not isinstance(include_funding, bool):
+        raise config_error("include_funding", "must be a bool", include_funding)
+
+
+def config_error(parameter: str, problem: str, value: object) -> ConfigError:
+    """The `ConfigError` for a bad `backtest` argument."""
+    return ConfigError(f"backtest: parameter '{parameter}' {problem}, got {value!r}")
+
+
+def _symbol_codes(column: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """The distinct symbols as sorted strings, and each row's position among them.
+
+    `column` is Categorical: its integer ids are mapped through a lookup table built from the
+    distinct symbols, so no string is touched per row.
+    """
+    symbols = column.unique().cast(pl.String).sort()
+    ids = column.to_physical().to_numpy()
+    table = np.zeros(int(ids.max()) + 1, dtype=np.int64)
+    table[symbols.cast(pl.Categorical).to_physical().to_numpy()] = np.arange(len(symbols))
+    return symbols, table[ids]
+
+
+def _dense_index(values: np.ndarray, uniques: np.ndarray) -> np.ndarray:
+    """The position of each of `values` in `uniques` (sorted integers that hold them all).
+
+    A lookup table when the span of `uniques` is small (daily dates), else a binary search.
+    """
+    lo, span = int(uniques[0]), int(uniques[-1]) - int(uniques[0]) + 1
+    if span > 2 * len(values) + 4096:
+        return np.searchsorted(uniques, values)
+    table = np.zeros(span, dtype=np.int64)
+    table[uniques - lo] = np.arange(len(uniques))
+    return table[values - lo]
