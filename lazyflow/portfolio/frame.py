@@ -31,7 +31,7 @@ class Panel:
     symbols: pl.Series  # the distinct symbols (strings), sorted; `code` indexes them
     day: np.ndarray
     code: np.ndarray
-    key: np.ndarray  # day * len(symbols) + code, increasing
+    key: np.ndarray  # day * len(symbols) + code, increasing; int32 while (days + 1) * symbols fit
     values: dict[str, np.ndarray]  # target, vol, spread, close, [funding], reason (codes)
     price_ok: np.ndarray  # finite close > 0
 
@@ -75,7 +75,9 @@ def load(
         raise DataError(f"backtest: the frame needs at least 2 dates, it has {len(dates)}")
     symbols, code = _symbol_codes(data[symbol_col])
     day = _dense_index(data[date_col].to_physical().to_numpy(), dates.to_physical().to_numpy())
-    key = day * len(symbols) + code
+    small = (len(dates) + 1) * len(symbols) < 2**31  # int32 keys: faster sorts and searches
+    width = np.int32 if small else np.int64
+    key = day.astype(width) * len(symbols) + code.astype(width)
     order = None if bool(np.all(key[1:] > key[:-1])) else np.argsort(key, kind="stable")
     if order is not None:
         key, day, code = key[order], day[order], code[order]
