@@ -227,7 +227,7 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _merge(first: np.ndarray, second: np.ndarray, at: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """One array holding `first` at positions ``at[0]`` and `second` at positions ``at[1]``."""
+    """One array: `first` where the mask ``at[0]`` is true, `second` at positions ``at[1]``."""
     out = np.empty(len(first) + len(second), dtype=np.result_type(first, second))
     out[at[0]] = first
     out[at[1]] = second
@@ -361,10 +361,12 @@ def _book_frame(
     """The book: the tradable rows and the forced exits, merged in (date, symbol) order."""
     n_book, n_exit = len(day), len(exits.day)
     n_sym = len(panel.symbols)
-    # exit j goes before book row insert[j]; book row k moves down by the exits before it
+    # exit j goes before book row insert[j], so it lands at insert[j] + j; book rows fill the rest
     insert = np.searchsorted(day * n_sym + code, exits.day * n_sym + exits.code)
-    shift = np.cumsum(np.bincount(insert, minlength=n_book + 1))[:n_book]
-    at = (np.arange(n_book) + shift, insert + np.arange(n_exit))
+    exit_at = insert + np.arange(n_exit)
+    is_book = np.ones(n_book + n_exit, dtype=bool)
+    is_book[exit_at] = False
+    at = (is_book, exit_at)
     zeros, nans, close = np.zeros(n_exit), np.full(n_exit, np.nan), -exits.x_prev
     exit_values = {
         "x_prev": exits.x_prev,
