@@ -173,12 +173,14 @@ def config_error(parameter: str, problem: str, value: object) -> ConfigError:
 def _symbol_codes(column: pl.Series) -> tuple[pl.Series, np.ndarray]:
     """The distinct symbols as sorted strings, and each row's position among them.
 
-    `column` is Categorical: its integer ids are mapped through a lookup table built from the
-    distinct symbols, so no string is touched per row.
+    `column` is Categorical: its integer ids go through lookup tables (a row holding each id,
+    then each id's position among the sorted symbols), so no string is touched per row.
     """
-    symbols = column.unique().cast(pl.String).sort()
     ids = column.to_physical().to_numpy()
-    table = np.zeros(int(ids.max()) + 1, dtype=np.int64)
+    row = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+    row[ids] = np.arange(len(ids))
+    symbols = column.gather(row[row >= 0]).cast(pl.String).sort()
+    table = np.zeros(len(row), dtype=np.int64)
     table[symbols.cast(pl.Categorical).to_physical().to_numpy()] = np.arange(len(symbols))
     return symbols, table[ids]
 
