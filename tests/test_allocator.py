@@ -135,6 +135,14 @@ def test_segment_sums_and_shrink():
     assert shrink(2.0, 1.0) == 0.5 and shrink(0.5, 1.0) == 1.0 and shrink(1.0, 1.0) == 1.0
     assert shrink(3.0, 0.0) == 0.0 and shrink(0.0, 0.0) == 0.0
     np.testing.assert_array_equal(shrink(np.array([0.5, 4.0]), 2.0), [1.0, 0.5])
+    assert math.isnan(shrink(math.nan, 1.0)) and math.isnan(shrink(math.inf, math.inf))
+    # two numbers (one allocator's step) give the array path's bits
+    totals = [0.0, 1e-320, 0.3, 1.0, 2.5, 1e308, math.inf, math.nan]
+    for cap in (0.0, 0.7, 1.0, math.inf):
+        with np.errstate(invalid="ignore"):
+            expected = shrink(np.array(totals), cap)
+        got = np.array([shrink(t, cap) for t in totals])
+        assert got.tobytes() == expected.tobytes()
 
 
 @pytest.mark.parametrize(

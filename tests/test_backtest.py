@@ -497,6 +497,11 @@ def test_categorical_symbols_and_datetime_dates():
     a, b = lf.backtest(frame, OPEN), lf.backtest(other, OPEN)
     assert a.metrics.drop("date").equals(b.metrics.drop("date"))
     assert a.book.drop("date").equals(b.book.drop("date"))
+    # an Enum whose categories are not in sorted order: symbols still coded in string order
+    reverse = pl.Enum(sorted(frame["symbol"].unique().to_list(), reverse=True))
+    c = lf.backtest(frame.with_columns(pl.col("symbol").cast(reverse)), OPEN)
+    assert c.metrics.equals(a.metrics) and c.book.equals(a.book)
+    assert {r.book.schema["symbol"] for r in (a, b, c)} == {pl.String}
 
 
 def test_missing_column_is_a_schema_error():
