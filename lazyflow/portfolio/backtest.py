@@ -24,6 +24,11 @@ Conventions (the notebook's Backtester, plus DESIGN.md's fixes 3-7):
 * A held position without a finite, positive close at t+1 earns 0 (counted as
   ``no_next_price``); a missing or non-finite funding rate at t+1 counts as 0
   (``no_next_funding``, only when funding is included).
+* Positions are weights, as in the notebook: date t+1's ``x_prev`` is date t's ``x_new``, not
+  that weight after prices moved, so a position that drifts with its price is resized back to
+  its weight of NAV at no cost. Turnover and cost count only the trades the allocator makes.
+* ``vol_fcst`` must be per period (per day on a daily panel), as ``EwmaVol(annualise=False)``
+  gives it: the buffer ``gamma*spread/(lambda*vol^2)`` and the vol target assume it.
 """
 
 from __future__ import annotations
