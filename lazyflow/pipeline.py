@@ -68,11 +68,17 @@ class Pipeline:
     def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
         """Walk `schema` through every stage without reading data; return the final schema.
 
-        Raises `SchemaError` naming the stage and the missing or mistyped column.
+        Raises `SchemaError` naming the stage and the missing or mistyped column, and
+        `ConfigError` for a bad parameter or a stage at odds with the built-in stages
+        before it (`Stage.check_upstream`).
         """
         current = pl.Schema(schema)
+        earlier: list[Stage] = []
         for stage in self.stages:
             current = _stage_schema(stage, current)
+            if isinstance(stage, Stage):
+                stage.check_upstream(tuple(earlier))
+                earlier.append(stage)
         return current
 
     def schema_flow(self, schema: Mapping[str, pl.DataType]) -> list[SchemaStep]:

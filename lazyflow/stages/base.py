@@ -9,8 +9,11 @@ constructor.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
 
@@ -46,6 +49,63 @@ class Stage:
     def check(self) -> None:
         """Check parameter values; raise `ConfigError` naming the parameter."""
 
+    def check_upstream(self, earlier: Sequence[Stage]) -> None:
+        """Check this stage against the built-in stages before it in a pipeline (`earlier`,
+        in pipeline order); raise `ConfigError` on a mismatch. Called by `Pipeline.validate`."""
+
+    def check_columns(self) -> None:
+        """Every dataclass field named ``*_col`` or ``mask`` must be a non-empty string
+        (or None where the field's type allows None)."""
+        if not dataclasses.is_dataclass(self):
+            return
+        for field in dataclasses.fields(self):
+            if field.name.endswith("_col") or field.name == "mask":
+                self.column_name(field.name, optional="None" in str(field.type))
+
+    def column_name(self, name: str, *, optional: bool = False) -> None:
+        """Parameter `name` must be a non-empty string (or None when `optional`)."""
+        value = getattr(self, name)
+        if optional and value is None:
+            return
+        if not isinstance(value, str) or not value:
+            allowed = "a non-empty column name" + (" or None" if optional else "")
+            raise self.fail(name, f"must be {allowed}, got {value!r}")
+
+    def flag(self, name: str) -> None:
+        """Parameter `name` must be True or False (not merely truthy)."""
+        value = getattr(self, name)
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be True or False, got {value!r}")
+
+    def number(
+        self,
+        name: str,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        high_open: bool = False,
+        integer: bool = False,
+        optional: bool = False,
+    ) -> None:
+        """Parameter `name` must be a finite real number (an integer if `integer`; never a
+        bool) within ``low``..``high`` (excluded when ``*_open``), or None when `optional`."""
+        value = getattr(self, name)
+        if optional and value is None:
+            return
+        if not is_number(value, integer) or not (
+            (low is None or (value > low if low_open else value >= low))
+            and (high is None or (value < high if high_open else value <= high))
+        ):
+            kind = "an integer" if integer else "a finite number"
+            if low is not None and high is not None:
+                kind += f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+            elif low is not None:
+                kind += f" {'>' if low_open else '>='} {low}"
+            elif high is not None:
+                kind += f" {'<' if high_open else '<='} {high}"
+            raise self.fail(name, f"must be {kind}{' or None' if optional else ''}, got {value!r}")
+
     def for_schema(self, schema: Mapping[str, pl.DataType]) -> Stage:
         """This stage resolved against `schema` (a stage whose inputs depend on it overrides)."""
         return self
@@ -56,6 +116,7 @@ class Stage:
 
     def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
         """Check parameters and input columns against `schema`; return the output schema."""
+        self.check_columns()
         self.check()
         for column, kind in self.for_schema(schema).inputs().items():
             if column not in schema:
@@ -82,6 +143,13 @@ class Stage:
         from lazyflow.pipeline import Pipeline
 
         return Pipeline([other, self])
+
+
+def is_number(value: Any, integer: bool = False) -> bool:
+    """True for a finite real number that is not a bool (an integral one if `integer`)."""
+    if isinstance(value, bool) or not isinstance(value, Integral if integer else Real):
+        return False
+    return math.isfinite(value)
 
 
 def cast_hint(kind: Kind, dtype: pl.DataType) -> str:

@@ -44,10 +44,10 @@ class FundingCarry(Stage):
     symbol_col: str | None = "symbol"
 
     def check(self) -> None:
-        if not 0 <= self.winsor < 0.5:
-            raise self.fail("winsor", f"must be in [0, 0.5), got {self.winsor!r}")
-        if not self.periods_per_year > 0:
-            raise self.fail("periods_per_year", f"must be > 0, got {self.periods_per_year!r}")
+        self.number("winsor", low=0, high=0.5, high_open=True)
+        self.flag("standardize")
+        self.flag("annualize")
+        self.number("periods_per_year", low=0, low_open=True, integer=True)
 
     def inputs(self) -> dict[str, Kind]:
         keys = {self.date_col: Kind.DATE, self.funding_col: Kind.NUMERIC}

@@ -30,9 +30,8 @@ class Deciles(Stage):
     date_col: str = "date"
 
     def check(self) -> None:
-        q = self.n_quantiles
-        if isinstance(q, bool) or not isinstance(q, int) or q < 1:
-            raise self.fail("n_quantiles", f"must be an integer >= 1, got {q!r}")
+        self.number("n_quantiles", low=1, integer=True)
+        self.flag("descending")
 
     def inputs(self) -> dict[str, Kind]:
         return with_mask({self.date_col: Kind.DATE, self.score_col: Kind.NUMERIC}, self.mask)

@@ -29,6 +29,10 @@ def valid_price(column: str) -> pl.Expr:
 
 def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
     """Raise `ConfigError` (naming `caller`) unless `horizons` are distinct positive integers."""
+    if not isinstance(horizons, tuple | list):
+        raise ConfigError(
+            f"{caller}: parameter 'horizons' must be a tuple of positive integers, got {horizons!r}"
+        )
     horizons = tuple(horizons)
     if not horizons or len(set(horizons)) != len(horizons):
         raise ConfigError(
@@ -67,8 +71,11 @@ class ForwardReturns(Stage):
 
     def check(self) -> None:
         check_horizons(self.horizons, self.name)
-        if not self.output_prefix:
-            raise self.fail("output_prefix", "is empty")
+        if not isinstance(self.output_prefix, str) or not self.output_prefix:
+            raise self.fail(
+                "output_prefix", f"must be a non-empty string, got {self.output_prefix!r}"
+            )
+        self.flag("log")
 
     def column(self, horizon: int) -> str:
         """The output column of one horizon."""

@@ -25,8 +25,17 @@ class DropNulls(Stage):
             raise self.fail(
                 "columns", f"must be a sequence of column names, not the string {self.columns!r}"
             )
-        if self.columns is not None and len(self.columns) == 0:
+        if self.columns is None:
+            return
+        if not isinstance(self.columns, tuple | list):
+            raise self.fail(
+                "columns", f"must be a tuple of column names or None, got {self.columns!r}"
+            )
+        if len(self.columns) == 0:
             raise self.fail("columns", "is empty: name at least one column, or pass None for all")
+        for column in self.columns:
+            if not isinstance(column, str) or not column:
+                raise self.fail("columns", f"must hold non-empty column names, got {column!r}")
 
     def inputs(self) -> dict[str, Kind]:
         return {column: Kind.ANY for column in self.columns or ()}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
+from lazyflow.errors import ConfigError
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage
+from lazyflow.stages.base import Stage, is_number
+from lazyflow.stages.deciles import Deciles
 
 
 @dataclass(frozen=True)
@@ -47,16 +50,41 @@ class SigmoidTarget(Stage):
         )
 
     def check(self) -> None:
-        q = self.n_quantiles
-        if isinstance(q, bool) or not isinstance(q, int) or q < 2:
-            raise self.fail("n_quantiles", f"must be an integer >= 2, got {q!r}")
-        if self.keep_deciles is not None and len(self.keep_deciles) == 0:
-            raise self.fail("keep_deciles", "is empty: it would null every target")
+        self.number("n_quantiles", low=2, integer=True)
+        for name in ("k", "x_offset", "y_min", "y_max"):
+            self.number(name)
+        for name in ("lo", "hi"):
+            self.number(name, optional=True)
+        keep = self.keep_deciles
+        if keep is not None:
+            if not isinstance(keep, tuple | list):
+                raise self.fail("keep_deciles", f"must be a tuple of deciles or None, got {keep!r}")
+            if len(keep) == 0:
+                raise self.fail("keep_deciles", "is empty: it would null every target")
+            for decile in keep:
+                if not is_number(decile, integer=True) or decile < 1:
+                    raise self.fail("keep_deciles", f"must hold integers >= 1, got {decile!r}")
         lo, hi = self.bounds()
         if hi == lo:
             raise self.fail("hi", f"equals lo ({lo}): the decile range is zero")
         if self.y_min > self.y_max:
             raise self.fail("y_min", f"({self.y_min}) is greater than y_max ({self.y_max})")
+
+    def check_upstream(self, earlier: Sequence[Stage]) -> None:
+        """When ``n_quantiles`` sets the upper bound (no ``keep_deciles``, no ``hi``), it must
+        equal the ``n_quantiles`` of the `Deciles` stage that last wrote ``decile_col``:
+        otherwise the top bucket would not map to alpha = +1 (e.g. 5 buckets read as deciles
+        put every position below the middle, an all-short book)."""
+        if self.keep_deciles is not None or self.hi is not None:
+            return
+        source = next((s for s in reversed(earlier) if self.decile_col in s.outputs()), None)
+        if isinstance(source, Deciles) and source.n_quantiles != self.n_quantiles:
+            raise ConfigError(
+                f"{self.name}: parameter 'n_quantiles' is {self.n_quantiles} but the "
+                f"{source.name} stage writing '{self.decile_col}' has n_quantiles="
+                f"{source.n_quantiles}: set SigmoidTarget(n_quantiles={source.n_quantiles}) "
+                f"or explicit bounds lo=/hi="
+            )
 
     def inputs(self) -> dict[str, Kind]:
         return {self.decile_col: Kind.NUMERIC}

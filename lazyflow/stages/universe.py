@@ -40,12 +40,8 @@ class VolumeUniverse(Stage):
     symbol_col: str = "symbol"
 
     def check(self) -> None:
-        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
-            raise self.fail("window", f"must be an integer >= 1, got {self.window!r}")
-        if isinstance(self.min_decile, bool) or not isinstance(self.min_decile, int):
-            raise self.fail("min_decile", f"must be an integer, got {self.min_decile!r}")
-        if not 1 <= self.min_decile <= 10:
-            raise self.fail("min_decile", f"must be between 1 and 10, got {self.min_decile}")
+        self.number("window", low=1, integer=True)
+        self.number("min_decile", low=1, high=10, integer=True)
 
     def inputs(self) -> dict[str, Kind]:
         keys = {self.date_col: Kind.DATE, self.symbol_col: Kind.SYMBOL}

@@ -38,16 +38,17 @@ class EwmaVol(Stage):
     symbol_col: str = "symbol"
 
     def check(self) -> None:
-        if not 1 <= self.short_span < self.long_span:
+        self.number("short_span", low=1)
+        self.number("long_span", low=1)
+        if not self.short_span < self.long_span:
             raise self.fail(
                 "short_span",
                 f"must satisfy 1 <= short_span < long_span (spans of at least one row), "
                 f"got {self.short_span} and long_span {self.long_span}",
             )
-        if not 0 <= self.blend_weight <= 1:
-            raise self.fail("blend_weight", f"must be in [0, 1], got {self.blend_weight!r}")
-        if not self.periods_per_year > 0:
-            raise self.fail("periods_per_year", f"must be > 0, got {self.periods_per_year!r}")
+        self.number("blend_weight", low=0, high=1)
+        self.flag("annualise")
+        self.number("periods_per_year", low=0, low_open=True, integer=True)
 
     def inputs(self) -> dict[str, Kind]:
         return {
