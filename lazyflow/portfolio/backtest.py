@@ -283,33 +283,17 @@ def backtest(
     run = settle(panel, ok, rows, done, cost_per_dollar, include_funding, init_nav)
     dropped["no_next_price"] = int(run.no_next_price)
     dropped["no_next_funding"] = int(run.no_next_funding)
-    x_new, nav, nav_before = done.x_new, run.nav, run.nav_before
+    x_new, nav_before = done.x_new, run.nav_before
     exits = _Exits(book_day[run.closed] + 1, book_code[run.closed], x_new[run.closed])
 
-    root = math.sqrt(periods_per_year)
+    daily_return = pl.col("daily_return")
     metrics = (
-        pl.DataFrame(
-            {
-                "date": panel.dates[:n_reb],
-                "nav": nav,
-                "daily_return": (nav - nav_before) / nav_before,
-                "pnl": run.pnl,
-                "funding_pnl": run.fund,
-                "cost": run.cost,
-                "turnover_pct": run.turnover,
-                "turnover_dollar": run.turnover * nav_before,
-                "gross_exposure": run.gross,
-                "net_exposure": run.net,
-                "vol_forecast_d": run.vol_d,
-                "vol_forecast_a": run.vol_d * root,
-            }
-        )
+        pl.DataFrame({"date": panel.dates[:n_reb], **run.metrics(periods_per_year)})
         .with_columns(
-            nav_high=pl.col("nav").cum_max(),
-            vol_realized_d=pl.col("daily_return").rolling_std(REALIZED_WINDOW),
-            vol_realized_a=pl.col("daily_return").rolling_std(REALIZED_WINDOW) * root,
-            drawdown=pl.col("nav") / pl.col("nav").cum_max() - 1.0,
+            vol_realized_d=daily_return.rolling_std(REALIZED_WINDOW),
+            vol_realized_a=daily_return.rolling_std(REALIZED_WINDOW) * math.sqrt(periods_per_year),
         )
+        .select(METRIC_COLUMNS)
         .rename({"date": date_col})
     )
     bad = first_bad_metric(metrics)

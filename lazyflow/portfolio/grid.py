@@ -13,7 +13,6 @@ rounding: sums over a 2-D block add in a different order than over a vector.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -178,23 +177,7 @@ def _block(
     progress: Callable[[int, int], None] | None = o["progress"]
     done = scan(s, rows, w_desired, buffer, progress, keep_book=False)
     run = settle(panel, ok, rows, done, o["cost_per_dollar"], o["include_funding"], o["init_nav"])
-    nav, nav_before = run.nav, run.nav_before
-    nav_high = np.maximum.accumulate(nav, axis=0)
-    metrics = {
-        "nav": nav,
-        "daily_return": (nav - nav_before) / nav_before,
-        "pnl": run.pnl,
-        "funding_pnl": run.fund,
-        "cost": run.cost,
-        "turnover_pct": run.turnover,
-        "turnover_dollar": run.turnover * nav_before,
-        "gross_exposure": run.gross,
-        "net_exposure": run.net,
-        "vol_forecast_d": run.vol_d,
-        "vol_forecast_a": run.vol_d * math.sqrt(o["periods_per_year"]),
-        "nav_high": nav_high,
-        "drawdown": nav / nav_high - 1.0,
-    }
+    metrics = run.metrics(o["periods_per_year"])
     counts = {"no_next_price": run.no_next_price, "no_next_funding": run.no_next_funding}
     return metrics, counts
 

@@ -13,6 +13,7 @@ exactly those of the 1-D arithmetic.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -145,6 +146,26 @@ class Settled(NamedTuple):
     gross: np.ndarray
     net: np.ndarray
     vol_d: np.ndarray
+
+    def metrics(self, periods_per_year: float) -> dict[str, np.ndarray]:
+        """The per-date metrics (``(n_reb, *width)`` each) but the date and realised vol."""
+        nav, nav_before = self.nav, self.nav_before
+        nav_high = np.maximum.accumulate(nav, axis=0)
+        return {
+            "nav": nav,
+            "daily_return": (nav - nav_before) / nav_before,
+            "pnl": self.pnl,
+            "funding_pnl": self.fund,
+            "cost": self.cost,
+            "turnover_pct": self.turnover,
+            "turnover_dollar": self.turnover * nav_before,
+            "gross_exposure": self.gross,
+            "net_exposure": self.net,
+            "vol_forecast_d": self.vol_d,
+            "vol_forecast_a": self.vol_d * math.sqrt(periods_per_year),
+            "nav_high": nav_high,
+            "drawdown": nav / nav_high - 1.0,
+        }
 
 
 def settle(
