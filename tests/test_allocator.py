@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from allocator_strategies import allocators
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -56,17 +57,6 @@ def vectors(seed, n):
     )
 
 
-allocators = st.builds(
-    lf.BufferedAllocator,
-    lambda_risk=st.floats(0.5, 50.0),
-    gamma_cost=st.floats(0.0, 2.0),
-    max_pos=st.floats(0.02, 1.0),
-    gross_cap=st.floats(0.1, 3.0),
-    turnover_cap=st.none() | st.floats(0.0, 1.0),
-    ignore_open=st.booleans(),
-    vol_target=st.none() | st.floats(0.05, 2.0),
-    periods_per_year=st.sampled_from([365, 252, 52]),
-)
 
 
 @given(alloc=allocators, seed=st.integers(0, 10_000), n=st.integers(1, 12))

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from allocator_strategies import allocators
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -604,16 +605,6 @@ def test_summary_zero_variance_is_nan_or_inf():
 
 # ------------------------------------------------------------------ property tests
 
-params = st.builds(
-    lf.BufferedAllocator,
-    lambda_risk=st.floats(0.5, 50.0),
-    gamma_cost=st.floats(0.0, 2.0),
-    max_pos=st.floats(0.02, 1.0),
-    gross_cap=st.floats(0.1, 3.0),
-    turnover_cap=st.none() | st.floats(0.0, 1.0),
-    ignore_open=st.booleans(),
-    vol_target=st.none() | st.floats(0.05, 2.0),
-)
 frames = st.builds(
     panel,
     seed=st.integers(0, 2**32 - 1),
@@ -625,7 +616,7 @@ frames = st.builds(
 )
 
 
-@given(frame=frames, alloc=params, cost=st.sampled_from([0.0, 0.002]))
+@given(frame=frames, alloc=allocators, cost=st.sampled_from([0.0, 0.002]))
 def test_property_matches_reference_and_invariants(frame, alloc, cost):
     if frame["date"].n_unique() < 2:
         return
@@ -648,7 +639,7 @@ def test_property_matches_reference_and_invariants(frame, alloc, cost):
     assert np.array_equal(m["nav"].to_numpy(), want)
 
 
-@given(frame=frames, alloc=params)
+@given(frame=frames, alloc=allocators)
 def test_property_no_trade_inside_buffer(frame, alloc):
     if frame["date"].n_unique() < 2:
         return
@@ -680,7 +671,7 @@ def test_property_no_trade_inside_buffer(frame, alloc):
     np.testing.assert_allclose(still["x_new"], still["x_prev"], rtol=1e-12, atol=1e-15)
 
 
-@given(frame=frames, alloc=params, cut=st.integers(1, 11), seed=st.integers(0, 1000))
+@given(frame=frames, alloc=allocators, cut=st.integers(1, 11), seed=st.integers(0, 1000))
 def test_property_no_look_ahead_and_row_order(frame, alloc, cut, seed):
     """Rows in any order give the same result. Cut at date T (rows dated <= T kept), T is the
     last date, so it has no book or metrics row; every row dated < T (whose metrics use
