@@ -42,31 +42,65 @@ import polars as pl
 from lazyflow.errors import ConfigError, DataError, SchemaError
 from lazyflow.schema import Kind
 from lazyflow.stages.labels import check_horizons
+from lazyflow.stats import newey_west_tstat
 
 # Column names inside the prepared frame (it is a fresh `select`, so they cannot clash).
 DATE, SYMBOL, SCORE, QUANTILE, FWD = "date", "symbol", "score", "quantile", "fwd"
-HORIZON = "horizon"
+HORIZON, KEEP, NEXT, GAP = "horizon", "keep", "next_day", "gap"
 BPS = 1e4
 #: Default number of dates in the trailing mean of the IC series.
 ROLLING_WINDOW = 21
 
 
+def ordered_sum(x: pl.Expr, order: str | pl.Expr | None) -> pl.Expr:
+    """Aggregation: the sum of the non-null values of `x`, added one by one in the order of
+    `order` (row order when None), so its bits do not depend on the row order or on the
+    path Polars takes (a plain ``sum`` adds in chunks that depend on the threads). Null
+    when there is no value. `order` must be unique among the rows it sums."""
+    x = x.fill_null(0.0)
+    if order is not None:
+        x = x.sort_by(pl.col(order) if isinstance(order, str) else order)
+    return x.cum_sum().last()
+
+
+def ordered_mean(x: pl.Expr, order: str | pl.Expr | None) -> pl.Expr:
+    """Aggregation: the mean of the non-null values of `x` (`ordered_sum` / count); null
+    when there is none."""
+    n = x.count()
+    return pl.when(n > 0).then(ordered_sum(x, order) / n)
+
+
 def information_coefficient(
-    score: str | pl.Expr, forward: str | pl.Expr, *, rank: bool = False
+    score: str | pl.Expr,
+    forward: str | pl.Expr,
+    *,
+    rank: bool = False,
+    order: str | pl.Expr | None = None,
 ) -> pl.Expr:
     """Aggregation expression: Pearson (``rank=False``) or Spearman IC of two columns.
 
     Over the rows where both are finite; Spearman correlates the average ranks
-    among those rows. Null with fewer than two pairs or a constant side. Use it
-    in ``group_by(date).agg(...)`` or with ``.over(date)``.
+    among those rows. ``sum((s - mean_s)(f - mean_f)) / sqrt(sum((s - mean_s)^2) *
+    sum((f - mean_f)^2))``, every sum added in the order of `order` (a column unique
+    within the group, such as the symbol: the same bits in any row order; None: the
+    row order). Null with fewer than two pairs or a constant side. Use it in
+    ``group_by(date).agg(...)`` or with ``.over(date)``.
     """
     s = (pl.col(score) if isinstance(score, str) else score).cast(pl.Float64)
     f = (pl.col(forward) if isinstance(forward, str) else forward).cast(pl.Float64)
     both = s.is_finite() & f.is_finite()
     s, f = s.filter(both), f.filter(both)
+    key = None if order is None else (pl.col(order) if isinstance(order, str) else order)
+    key = None if key is None else key.filter(both)
     if rank:
-        s, f = s.rank("average"), f.rank("average")
-    return pl.corr(s, f).fill_nan(None)
+        s, f = s.rank("average").cast(pl.Float64), f.rank("average").cast(pl.Float64)
+    ds, df = s - ordered_mean(s, key), f - ordered_mean(f, key)
+    ss, sf = ordered_sum(ds * ds, key), ordered_sum(df * df, key)
+    return (
+        pl.when((s.count() >= 2) & (ss > 0) & (sf > 0))
+        .then(ordered_sum(ds * df, key) / (ss * sf).sqrt())
+        .fill_nan(None)
+    )
 
 
 def forward_return_columns(schema: Mapping[str, pl.DataType], prefix: str) -> dict[int, str]:
@@ -76,23 +110,27 @@ def forward_return_columns(schema: Mapping[str, pl.DataType], prefix: str) -> di
     return dict(sorted(found.items()))
 
 
-def _series_stats(value: pl.Expr, name: str) -> list[pl.Expr]:
-    """Mean, std (ddof 1), mean/std, t-stat mean/std*sqrt(n), share > 0 and n of a series.
-
-    Over its non-null values; each statistic is null where undefined (n < 2 or std 0).
-    """
-    x = value.drop_nulls()
-    n = x.count()
-    std = x.std().fill_nan(None)
-    ir = pl.when(std > 0).then(x.mean() / std)
-    return [
-        x.mean().alias(f"{name}_mean"),
-        std.alias(f"{name}_std"),
-        ir.alias(f"{name}_ir"),
-        (ir * n.sqrt()).alias(f"{name}_tstat"),
-        pl.when(n > 0).then((x > 0).sum() / n).alias(f"{name}_positive"),
-        n.cast(pl.Int64).alias(f"{name}_dates"),
-    ]
+def series_stats(values: pl.Series, name: str, lags: int) -> dict[str, float | None]:
+    """Statistics of a per-date series (in date order) over its non-null values:
+    ``{name}_mean``, ``_std`` (ddof 1), ``_ir`` (mean / std), ``_tstat`` (Newey–West t-stat
+    of the mean with `lags` lags, `lazyflow.stats.newey_west_tstat`), ``_tstat_naive``
+    (mean / std * sqrt(n), which overstates an overlapping series), ``_positive`` (share
+    > 0) and ``_dates`` (n). Undefined statistics (n < 2, std 0) are None."""
+    x = values.drop_nulls().cast(pl.Float64).to_numpy()
+    n = x.size
+    mean = float(x.mean()) if n else None
+    std = float(x.std(ddof=1)) if n > 1 else None
+    ir = mean / std if mean is not None and std else None
+    hac = newey_west_tstat(x, lags) if n > 1 and std else math.nan
+    return {
+        f"{name}_mean": mean,
+        f"{name}_std": std,
+        f"{name}_ir": ir,
+        f"{name}_tstat": hac if math.isfinite(hac) else None,
+        f"{name}_tstat_naive": None if ir is None else ir * math.sqrt(n),
+        f"{name}_positive": float((x > 0).sum() / n) if n else None,
+        f"{name}_dates": float(n),
+    }
 
 
 def check_settings(rolling_window: int, periods_per_year: float, caller: str) -> None:
@@ -151,6 +189,7 @@ class FactorAnalysis:
     date_col: str = "date"
     symbol_col: str = "symbol"
     mask: str | None = None
+    demeaned: bool = True
 
     def by_date(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         """One row per (date, horizon): n, ic, rank_ic, spread."""
@@ -158,9 +197,10 @@ class FactorAnalysis:
         return self._out(_by_date(_long(wide, horizons)))
 
     def by_quantile(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
-        """One row per (date, horizon, quantile): n, mean_return (a fraction)."""
+        """One row per (date, horizon, quantile): n, mean_return (a fraction; minus the
+        date's mean forward return when `demeaned`)."""
         wide, horizons = self._prepare(frame, "FactorAnalysis.by_quantile")
-        return self._out(_by_quantile(_long(wide, horizons)))
+        return self._out(_by_quantile(_long(wide, horizons), self.demeaned))
 
     def turnover(self, frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         """One row per (date, quantile): n, turnover."""
@@ -194,15 +234,17 @@ class FactorAnalysis:
         counts, daily, by_quantile, turnover, autocorr = pl.collect_all(
             [
                 wide.select(
-                    rows=pl.len(), duplicates=pl.struct(DATE, SYMBOL).is_duplicated().sum()
+                    pl.len().alias("rows"),
+                    pl.struct(DATE, SYMBOL).is_duplicated().sum().alias("duplicates"),
+                    *(pl.col(f"{GAP}{h}").sum().alias(f"{GAP}{h}") for h in horizons),
                 ),
                 _by_date(long),
-                _by_quantile(long),
+                _by_quantile(long, self.demeaned),
                 _turnover(wide),
                 _rank_autocorr(wide),
             ]
         )
-        rows, duplicates = counts.row(0)
+        rows, duplicates = counts["rows"][0], counts["duplicates"][0]
         if rows == 0:
             raise DataError(f"{caller}: the frame has no rows")
         if duplicates:
@@ -224,19 +266,13 @@ class FactorAnalysis:
         )
         quantile_returns = (
             by_quantile.group_by(HORIZON, QUANTILE)
-            .agg(mean_bps=pl.col("mean_return").mean() * BPS, dates=pl.len().cast(pl.Int64))
+            .agg(
+                mean_bps=ordered_mean(pl.col("mean_return"), DATE) * BPS,
+                dates=pl.len().cast(pl.Int64),
+            )
             .sort(HORIZON, QUANTILE)
         )
-        by_horizon = (
-            daily.group_by(HORIZON)
-            .agg(
-                *_series_stats(pl.col("ic"), "ic"),
-                *_series_stats(pl.col("rank_ic"), "rank_ic"),
-                *_series_stats(pl.col("spread") * BPS, "spread_bps"),
-                spread_annual=pl.col("spread").mean() / pl.col(HORIZON).first() * periods_per_year,
-            )
-            .sort(HORIZON)
-        )
+        by_horizon = _by_horizon(daily, counts, periods_per_year)
         summary = _summary(by_horizon, quantile_returns, turnover, autocorr)
         rename = {DATE: self.date_col}
         return FactorTables(
@@ -255,13 +291,21 @@ class FactorAnalysis:
         self, frame: pl.LazyFrame | pl.DataFrame, caller: str
     ) -> tuple[pl.LazyFrame, dict[int, str]]:
         """Check the schema; select date, symbol, masked score/quantile/returns and lags."""
+        if not isinstance(frame, pl.LazyFrame | pl.DataFrame):
+            raise DataError(
+                f"{caller}: parameter 'frame' must be a Polars DataFrame or LazyFrame, "
+                f"got {type(frame).__name__}"
+            )
+        if not isinstance(self.demeaned, bool):
+            raise ConfigError(f"{caller}: parameter 'demeaned' must be True or False")
         frame = frame.lazy()
         columns = self.validate(frame.collect_schema(), caller)
-        keep = pl.lit(True) if self.mask is None else pl.col(self.mask)
+        keep = pl.lit(True) if self.mask is None else pl.col(self.mask).fill_null(False)
         score = pl.col(self.score).cast(pl.Float64)
         wide = frame.select(
             pl.col(self.date_col).alias(DATE),
             pl.col(self.symbol_col).alias(SYMBOL),
+            keep.alias(KEEP),
             pl.when(keep & score.is_finite()).then(score).alias(SCORE),
             pl.when(keep).then(pl.col(self.quantile_col).cast(pl.Int64)).alias(QUANTILE),
             *(
@@ -281,11 +325,21 @@ class FactorAnalysis:
         ).with_columns(
             # the symbol's previous row is on the frame's previous date
             follows=pl.col("day").shift(1).over(**previous) == pl.col("day") - 1,
+            # the day of the symbol's h-th next row
+            **{f"{NEXT}{h}": pl.col("day").shift(-h).over(**previous) for h in columns},
         )
         lag = pl.when(pl.col("follows"))
+        spans_gap = {
+            h: (pl.col(f"{NEXT}{h}") != pl.col("day") + h).fill_null(False) for h in columns
+        }
         wide = wide.with_columns(
             prev_rank=lag.then(pl.col("rank").shift(1).over(**previous)),
             prev_quantile=lag.then(pl.col(QUANTILE).shift(1).over(**previous)),
+            **{
+                f"{FWD}{h}": pl.when(gap.not_()).then(pl.col(f"{FWD}{h}"))
+                for h, gap in spans_gap.items()
+            },
+            **{f"{GAP}{h}": pl.col(KEEP) & gap for h, gap in spans_gap.items()},
         )
         return wide, columns
 
@@ -335,7 +389,7 @@ def _long(wide: pl.LazyFrame, horizons: Mapping[int, str]) -> pl.LazyFrame:
     names = {f"{FWD}{h}": h for h in horizons}
     return wide.unpivot(
         on=list(names),
-        index=[DATE, SCORE, QUANTILE, "top", "bottom"],
+        index=[DATE, SYMBOL, SCORE, QUANTILE, "top", "bottom"],
         variable_name=HORIZON,
         value_name=FWD,
     ).with_columns(pl.col(HORIZON).replace_strict(names, return_dtype=pl.Int64))
@@ -343,24 +397,31 @@ def _long(wide: pl.LazyFrame, horizons: Mapping[int, str]) -> pl.LazyFrame:
 
 def _by_date(long: pl.LazyFrame) -> pl.LazyFrame:
     fwd, quantile = pl.col(FWD), pl.col(QUANTILE)
+
+    def end_mean(end: str) -> pl.Expr:
+        at = quantile == pl.col(end)
+        return ordered_mean(fwd.filter(at), pl.col(SYMBOL).filter(at))
+
     return (
         long.group_by(DATE, HORIZON)
         .agg(
             n=(pl.col(SCORE).is_not_null() & fwd.is_not_null()).sum().cast(pl.Int64),
-            ic=information_coefficient(SCORE, FWD),
-            rank_ic=information_coefficient(SCORE, FWD, rank=True),
-            spread=fwd.filter(quantile == pl.col("top")).mean()
-            - fwd.filter(quantile == pl.col("bottom")).mean(),
+            ic=information_coefficient(SCORE, FWD, order=SYMBOL),
+            rank_ic=information_coefficient(SCORE, FWD, rank=True, order=SYMBOL),
+            spread=end_mean("top") - end_mean("bottom"),
         )
         .sort(DATE, HORIZON)
     )
 
 
-def _by_quantile(long: pl.LazyFrame) -> pl.LazyFrame:
+def _by_quantile(long: pl.LazyFrame, demeaned: bool) -> pl.LazyFrame:
+    present = long.filter(pl.col(QUANTILE).is_not_null() & pl.col(FWD).is_not_null())
+    if demeaned:
+        date_mean = ordered_mean(pl.col(FWD), SYMBOL).over(DATE, HORIZON)
+        present = present.with_columns(pl.col(FWD) - date_mean)
     return (
-        long.filter(pl.col(QUANTILE).is_not_null() & pl.col(FWD).is_not_null())
-        .group_by(DATE, HORIZON, QUANTILE)
-        .agg(n=pl.len().cast(pl.Int64), mean_return=pl.col(FWD).mean())
+        present.group_by(DATE, HORIZON, QUANTILE)
+        .agg(n=pl.len().cast(pl.Int64), mean_return=ordered_mean(pl.col(FWD), SYMBOL))
         .sort(DATE, HORIZON, QUANTILE)
     )
 
@@ -372,7 +433,9 @@ def _turnover(wide: pl.LazyFrame) -> pl.LazyFrame:
         .group_by(DATE, QUANTILE)
         .agg(
             n=pl.len().cast(pl.Int64),
-            turnover=pl.when(pl.col("day").first() > 1).then(is_new.mean()),
+            turnover=pl.when(pl.col("day").first() > 1).then(
+                is_new.sum().cast(pl.Float64) / pl.len()
+            ),
         )
         .sort(DATE, QUANTILE)
     )
@@ -384,10 +447,32 @@ def _rank_autocorr(wide: pl.LazyFrame) -> pl.LazyFrame:
         wide.group_by(DATE)
         .agg(
             n=both.sum().cast(pl.Int64),
-            rank_autocorr=information_coefficient("rank", "prev_rank"),
+            rank_autocorr=information_coefficient("rank", "prev_rank", order=SYMBOL),
         )
         .sort(DATE)
     )
+
+
+def _by_horizon(daily: pl.DataFrame, counts: pl.DataFrame, periods_per_year: float) -> pl.DataFrame:
+    """One row per horizon h: `series_stats` of the IC, rank IC and spread (bps) series with
+    h - 1 Newey–West lags, ``spread_annual`` and ``gap_nulls``."""
+    rows = []
+    for (h,), day in daily.sort(DATE).group_by(HORIZON, maintain_order=True):
+        spread = day["spread"].drop_nulls().to_numpy()
+        rows.append(
+            {
+                HORIZON: h,
+                **series_stats(day["ic"], "ic", h - 1),
+                **series_stats(day["rank_ic"], "rank_ic", h - 1),
+                **series_stats(day["spread"] * BPS, "spread_bps", h - 1),
+                "spread_annual": float(spread.mean()) / h * periods_per_year
+                if spread.size
+                else None,
+                "gap_nulls": float(counts[f"{GAP}{h}"][0]),
+            }
+        )
+    schema = {HORIZON: pl.Int64} | dict.fromkeys(list(rows[0])[1:], pl.Float64)
+    return pl.DataFrame(rows, schema=schema).sort(HORIZON)
 
 
 SUMMARY_SCHEMA = {
@@ -413,14 +498,14 @@ def _summary(
             pl.lit("return_bps").alias("metric"), HORIZON, QUANTILE, value="mean_bps"
         ),
         turnover.group_by(QUANTILE)
-        .agg(value=pl.col("turnover").mean())
+        .agg(value=ordered_mean(pl.col("turnover"), DATE))
         .sort(QUANTILE)
         .with_columns(metric=pl.lit("turnover"), horizon=pl.lit(None, pl.Int64)),
         autocorr.select(
             metric=pl.lit("rank_autocorr"),
             horizon=pl.lit(None, pl.Int64),
             quantile=pl.lit(None, pl.Int64),
-            value=pl.col("rank_autocorr").mean(),
+            value=ordered_mean(pl.col("rank_autocorr"), DATE),
         ),
     ]
     return pl.concat(
@@ -438,6 +523,7 @@ def factor_report(
     mask: str | None = None,
     periods_per_year: float = 365,
     prefix: str = "fwd_ret_",
+    demeaned: bool = True,
 ) -> pl.DataFrame:
     """A tidy table judging `score`: columns metric, horizon, quantile, value.
 
@@ -462,5 +548,6 @@ def factor_report(
         date_col=date_col,
         symbol_col=symbol_col,
         mask=mask,
+        demeaned=demeaned,
     )
     return analysis._tables(frame, ROLLING_WINDOW, periods_per_year, "factor_report").summary

@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
@@ -86,9 +86,10 @@ def mean(xs):
 class Reference:
     """The module's definitions, computed row by row."""
 
-    def __init__(self, frame: pl.DataFrame, mask: str | None) -> None:
+    def __init__(self, frame: pl.DataFrame, mask: str | None, spans: bool = True) -> None:
         rows = frame.rows(named=True)
         self.dates = sorted({r["date"] for r in rows})
+        self.gaps = span_gaps(rows, self.dates, mask) if spans else None
         kept = [r for r in rows if mask is None or r[mask] is True]
         self.by_date = defaultdict(list)
         for r in kept:
@@ -104,14 +105,12 @@ class Reference:
         ]
         return corr([p[0] for p in pairs], [p[1] for p in pairs], spearman)
 
-    def quantile_mean(self, date, h, q):
-        return mean(
-            [
-                r[f"fwd_ret_{h}"]
-                for r in self.by_date[date]
-                if r["decile_carry"] == q and ok(r[f"fwd_ret_{h}"])
-            ]
-        )
+    def quantile_mean(self, date, h, q, demeaned=False):
+        present = [
+            r for r in self.by_date[date] if r["decile_carry"] is not None and ok(r[f"fwd_ret_{h}"])
+        ]
+        centre = mean([r[f"fwd_ret_{h}"] for r in present]) if demeaned else 0.0
+        return mean([r[f"fwd_ret_{h}"] - centre for r in present if r["decile_carry"] == q])
 
     def spread(self, date, h):
         top, bottom = (
@@ -140,6 +139,24 @@ class Reference:
             return None
         now = self.members(self.dates[i], q)
         return len(now - self.members(self.dates[i - 1], q)) / len(now)
+
+
+def span_gaps(rows: list[dict], dates: list, mask: str | None) -> dict[int, int]:
+    """Null (in place) each forward return whose symbol's h-th next row is not h dates of
+    the calendar later; return the count of such rows inside the mask per horizon."""
+    index = {d: i for i, d in enumerate(dates)}
+    by_symbol = defaultdict(list)
+    for r in rows:
+        by_symbol[r["symbol"]].append(r)
+    gaps = dict.fromkeys(HORIZONS, 0)
+    for own in by_symbol.values():
+        own.sort(key=lambda r: r["date"])
+        for k, r in enumerate(own):
+            for h in HORIZONS:
+                if k + h < len(own) and index[own[k + h]["date"]] != index[r["date"]] + h:
+                    r[f"fwd_ret_{h}"] = None
+                    gaps[h] += mask is None or r[mask] is True
+    return gaps
 
 
 def assert_close(got, expected, label=""):
@@ -180,16 +197,18 @@ def test_by_quantile_matches_reference(seed, mask):
     frame = factor_panel(seed)
     ref = Reference(frame, mask)
     got = FactorAnalysis(mask=mask).by_quantile(frame).collect()
-    expected = {
-        (d, h, q): ref.quantile_mean(d, h, q)
-        for d in ref.dates
-        for h in HORIZONS
-        for q in range(1, 5)
-        if ref.quantile_mean(d, h, q) is not None
-    }
-    assert {(r[0], r[1], r[2]) for r in got.rows()} == set(expected)
-    for d, h, q, _, value in got.rows():
-        assert_close(value, expected[(d, h, q)])
+    raw = FactorAnalysis(mask=mask, demeaned=False).by_quantile(frame).collect()
+    for table, demeaned in ((got, True), (raw, False)):
+        expected = {
+            (d, h, q): ref.quantile_mean(d, h, q, demeaned)
+            for d in ref.dates
+            for h in HORIZONS
+            for q in range(1, 5)
+            if ref.quantile_mean(d, h, q) is not None
+        }
+        assert {(r[0], r[1], r[2]) for r in table.rows()} == set(expected)
+        for d, h, q, _, value in table.rows():
+            assert_close(value, expected[(d, h, q)])
 
 
 @pytest.mark.parametrize(("seed", "mask"), [(6, None), (7, "in_universe")])
@@ -236,7 +255,7 @@ def test_turnover_counts_a_gap_as_new():
 
 def test_information_coefficient_expression_over_date():
     frame = factor_panel(8)
-    ref = Reference(frame, None)
+    ref = Reference(frame, None, spans=False)
     got = frame.with_columns(
         ic=information_coefficient("carry_score", "fwd_ret_1").over("date"),
         rank_ic=information_coefficient(pl.col("carry_score"), "fwd_ret_1", rank=True).over("date"),
@@ -249,7 +268,17 @@ def test_information_coefficient_expression_over_date():
 # ---------------------------------------------------------------- report and tables
 
 
-def series_stats(values, name):
+def newey_west(xs, lags):
+    """The HAC t-stat of the mean, written out: Bartlett weights 1 - l / (lags + 1)."""
+    n, m = len(xs), sum(xs) / len(xs)
+    s = 0.0
+    for lag in range(min(lags, n - 1) + 1):
+        gamma = sum((xs[t] - m) * (xs[t - lag] - m) for t in range(lag, n)) / n
+        s += gamma if lag == 0 else 2 * (1 - lag / (lags + 1)) * gamma
+    return m / math.sqrt(s / n)
+
+
+def series_stats(values, name, lags):
     xs = [v for v in values if v is not None]
     n = len(xs)
     std = float(np.std(xs, ddof=1)) if n > 1 else None
@@ -258,7 +287,8 @@ def series_stats(values, name):
         f"{name}_mean": mean(xs),
         f"{name}_std": std,
         f"{name}_ir": ir,
-        f"{name}_tstat": None if ir is None else ir * math.sqrt(n),
+        f"{name}_tstat": None if ir is None else newey_west(xs, lags),
+        f"{name}_tstat_naive": None if ir is None else ir * math.sqrt(n),
         f"{name}_positive": sum(x > 0 for x in xs) / n if n else None,
         f"{name}_dates": float(n),
     }
@@ -272,14 +302,15 @@ def test_factor_report_matches_reference(seed, mask, ppy):
     for h in HORIZONS:
         spreads = [ref.spread(d, h) for d in ref.dates]
         per_horizon = {
-            **series_stats([ref.ic(d, h) for d in ref.dates], "ic"),
-            **series_stats([ref.ic(d, h, spearman=True) for d in ref.dates], "rank_ic"),
-            **series_stats([None if s is None else s * 1e4 for s in spreads], "spread_bps"),
+            **series_stats([ref.ic(d, h) for d in ref.dates], "ic", h - 1),
+            **series_stats([ref.ic(d, h, spearman=True) for d in ref.dates], "rank_ic", h - 1),
+            **series_stats([None if s is None else s * 1e4 for s in spreads], "spread_bps", h - 1),
             "spread_annual": mean([s for s in spreads if s is not None]) / h * ppy,
+            "gap_nulls": ref.gaps[h],
         }
         expected.update({(k, h, None): v for k, v in per_horizon.items()})
         for q in range(1, 5):
-            means = [ref.quantile_mean(d, h, q) for d in ref.dates]
+            means = [ref.quantile_mean(d, h, q, demeaned=True) for d in ref.dates]
             expected[("return_bps", h, q)] = mean([m * 1e4 for m in means if m is not None])
     for q in range(1, 5):
         values = [ref.turnover(i, q) for i, d in enumerate(ref.dates) if ref.members(d, q)]
@@ -406,15 +437,22 @@ def test_on_the_carry_pipeline():
 
 
 @given(seed=st.integers(0, 10_000))
-def test_mask_equals_filter(seed):
-    """Masking rows out equals dropping them, as long as no date is left empty."""
+def test_mask_equals_missing_values(seed):
+    """Masking rows out equals emptying them (the rows stay: they keep the calendar of each
+    symbol, so a forward return's span is judged the same way)."""
     frame = factor_panel(seed, n_symbols=8, n_days=6)
-    kept = frame.filter(pl.col("in_universe"))
-    assume(kept["date"].n_unique() == frame["date"].n_unique())
+    out = ~pl.col("in_universe").fill_null(False)
+    values = ("carry_score", "decile_carry", "fwd_ret_1", "fwd_ret_3")
+    emptied = frame.with_columns(
+        pl.when(out).then(None).otherwise(pl.col(c)).alias(c) for c in values
+    )
     a = FactorAnalysis(mask="in_universe").tables(frame)
-    b = FactorAnalysis().tables(kept)
-    for name in ("daily", "quantile_returns", "turnover", "rank_autocorr", "summary"):
+    b = FactorAnalysis().tables(emptied)
+    for name in ("daily", "quantile_returns", "turnover", "rank_autocorr"):
         assert_frame_equal(getattr(a, name), getattr(b, name), rel_tol=1e-12, abs_tol=1e-14)
+    # gap_nulls counts the rows inside the mask only
+    ungapped = pl.col("metric") != "gap_nulls"
+    assert_frame_equal(a.summary.filter(ungapped), b.summary.filter(ungapped), rel_tol=1e-12)
 
 
 @given(seed=st.integers(0, 10_000), shuffle=st.integers(0, 10_000), masked=st.booleans())
