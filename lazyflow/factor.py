@@ -292,7 +292,7 @@ class FactorAnalysis:
     ) -> tuple[pl.LazyFrame, dict[int, str]]:
         """Check the schema; select date, symbol, masked score/quantile/returns and lags."""
         if not isinstance(frame, pl.LazyFrame | pl.DataFrame):
-            raise DataError(
+            raise ConfigError(
                 f"{caller}: parameter 'frame' must be a Polars DataFrame or LazyFrame, "
                 f"got {type(frame).__name__}"
             )

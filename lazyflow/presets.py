@@ -19,26 +19,29 @@ from lazyflow.stages import (
 def seed_carry() -> Pipeline:
     """The notebook's signal flow with its parameters, ordering included.
 
-    drop nulls -> log returns (full panel) -> 30-day dollar-volume universe,
+    drop nulls -> log returns (full panel; the symbol's previous row, whatever its date,
+    as the notebook: ``LogReturns(calendar=False)``) -> 30-day dollar-volume universe,
     deciles >= 9 -> carry score (5% winsor, standardised, daily funding) over
     the whole panel's cross-section, as the seed did (not only the universe)
     -> deciles ranked descending (the seed's ordering: decile 1 = highest
     score) -> sigmoid k=1, targets in [-0.9, 0.9] -> EWMA vol, spans 21/90,
     blend 0.5 -> high-low spread.
     """
-    return _carry_pipeline(descending=True)
+    return _carry_pipeline(descending=True, calendar=False)
 
 
 def carry() -> Pipeline:
-    """`seed_carry` with ascending deciles: decile 10 holds the highest carry (long carry)."""
-    return _carry_pipeline(descending=False)
+    """`seed_carry` with ascending deciles (decile 10 holds the highest carry: long carry)
+    and calendar log returns: a return that would span a row `DropNulls` removed (or a
+    gap in a symbol's history) is null, not a two-day move labelled as one day."""
+    return _carry_pipeline(descending=False, calendar=True)
 
 
-def _carry_pipeline(descending: bool) -> Pipeline:
+def _carry_pipeline(descending: bool, calendar: bool) -> Pipeline:
     return Pipeline(
         [
             DropNulls(),
-            LogReturns(),
+            LogReturns(calendar=calendar),
             VolumeUniverse(window=30, min_decile=9),
             FundingCarry(winsor=0.05, standardize=True, annualize=False),
             Deciles(descending=descending),

@@ -606,3 +606,34 @@ def test_degenerate_frames_give_nulls_not_errors():
     assert no_quantiles.filter(pl.col("metric") == "return_bps").height == 0
     masked_out = factor_report(frame.with_columns(in_universe=False), mask="in_universe")
     assert masked_out.filter(pl.col("metric").str.ends_with("_dates"))["value"].sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "fragments"),
+    [
+        (lambda: factor_report(None), ("factor_report", "'frame'", "DataFrame or LazyFrame")),
+        (lambda: factor_report([1, 2]), ("factor_report", "'frame'", "got list")),
+        (lambda: FactorAnalysis().tables("x.parquet"), ("FactorAnalysis.tables", "'frame'")),
+        (
+            lambda: factor_report(factor_panel(0), horizons=(2**63,)),
+            ("factor_report", "'horizons'", "from 1 to 1,000,000", str(2**63)),
+        ),
+        (
+            lambda: factor_report(factor_panel(0), horizons=(10**400,)),
+            ("factor_report", "'horizons'", "from 1 to"),
+        ),
+        (
+            lambda: ForwardReturns(horizons=(2**63,))(factor_panel(0).lazy()),
+            ("ForwardReturns", "'horizons'"),
+        ),
+        (
+            lambda: factor_report(factor_panel(0), demeaned="yes"),
+            ("factor_report", "'demeaned'"),
+        ),
+    ],
+)
+def test_wrong_types_and_huge_horizons_are_config_errors(call, fragments):
+    with pytest.raises(lf.ConfigError) as err:
+        call()
+    for fragment in fragments:
+        assert fragment in str(err.value)

@@ -44,14 +44,19 @@ def random_panel(seed: int, n_symbols: int = 5, n_days: int = 12) -> pl.DataFram
     return frame.sample(fraction=1.0, shuffle=True, seed=seed)
 
 
-def reference(frame: pl.DataFrame, h: int, log: bool) -> dict[tuple, float | None]:
-    """Plain-python forward returns over h rows of each symbol in date order."""
+def reference(
+    frame: pl.DataFrame, h: int, log: bool, calendar: bool = True
+) -> dict[tuple, float | None]:
+    """Plain-python forward returns over h rows of each symbol in date order; with
+    `calendar`, only where that row is h distinct dates of the frame later."""
+    position = {d: i for i, d in enumerate(sorted(set(frame["date"])))}
     out = {}
     for symbol in frame["symbol"].unique():
         rows = frame.filter(pl.col("symbol") == symbol).sort("date").rows()
         for i, (date, _, p0) in enumerate(rows):
             value = None
-            if i + h < len(rows):
+            spans = i + h < len(rows) and position[rows[i + h][0]] - position[date] == h
+            if i + h < len(rows) and (spans or not calendar):
                 p1 = rows[i + h][2]
                 ok = [p is not None and math.isfinite(p) and p > 0 for p in (p0, p1)]
                 if all(ok):
@@ -60,9 +65,11 @@ def reference(frame: pl.DataFrame, h: int, log: bool) -> dict[tuple, float | Non
     return out
 
 
-def assert_matches(result: pl.DataFrame, frame: pl.DataFrame, horizons, log: bool) -> None:
+def assert_matches(
+    result: pl.DataFrame, frame: pl.DataFrame, horizons, log: bool, calendar: bool = True
+) -> None:
     for h in horizons:
-        ref = reference(frame, h, log)
+        ref = reference(frame, h, log, calendar)
         got = {(d, s): v for d, s, v in result.select("date", "symbol", f"fwd_ret_{h}").rows()}
         assert got.keys() == ref.keys()
         for key, expected in ref.items():
@@ -84,6 +91,57 @@ def test_forward_returns_match_reference(seed, log):
     assert result.select(frame.columns).equals(frame)
     assert result.schema["fwd_ret_1"] == pl.Float64
     assert_matches(result, frame, horizons, log)
+    rows = ForwardReturns(horizons=horizons, log=log, calendar=False)(frame.lazy()).collect()
+    assert_matches(rows, frame, horizons, log, calendar=False)
+
+
+def _gap_panel() -> pl.DataFrame:
+    """Two symbols over 5 days; b's funding is missing on day 2, so DropNulls removes it."""
+    days = [START + dt.timedelta(days=i) for i in range(5)]
+    return pl.DataFrame(
+        {
+            "date": days * 2,
+            "symbol": ["a"] * 5 + ["b"] * 5,
+            "close": [1.0, 2.0, 4.0, 8.0, 16.0, 1.0, 3.0, 9.0, 27.0, 81.0],
+            "funding_rate": [0.0] * 7 + [None] + [0.0] * 2,
+        }
+    )
+
+
+def test_returns_across_a_dropped_row_calendar_versus_rows():
+    """After DropNulls removes b's day-2 row, the row rule labels b's two-day move
+    (day 1 -> day 3, x9) as one period; the calendar rule (carry's) makes it null."""
+    dropped = lf.DropNulls()(_gap_panel().lazy())
+    by_rows = (
+        lf.LogReturns(calendar=False)(dropped)
+        .pipe(ForwardReturns(horizons=(1,), calendar=False))
+        .filter(pl.col("symbol") == "b")
+        .sort("date")
+        .collect()
+    )
+    by_calendar = (
+        lf.LogReturns()(dropped)
+        .pipe(ForwardReturns(horizons=(1,)))
+        .filter(pl.col("symbol") == "b")
+        .sort("date")
+        .collect()
+    )
+    assert by_rows["fwd_ret_1"].to_list() == [2.0, 8.0, 2.0, None]  # day 1: 9x labelled 1 day
+    assert by_calendar["fwd_ret_1"].to_list() == [2.0, None, 2.0, None]
+    log3 = math.log(3)
+    assert by_rows["log_returns"].to_list() == pytest.approx([None, log3, 2 * log3, log3])
+    assert by_calendar["log_returns"].to_list() == pytest.approx([None, log3, None, log3])
+
+
+def test_presets_log_returns_seed_by_rows_carry_by_calendar():
+    panel = _gap_panel()
+    seed = lf.presets.seed_carry().stages[:2]
+    carry = lf.presets.carry().stages[:2]
+    b_day3 = (pl.col("symbol") == "b") & (pl.col("date") == START + dt.timedelta(days=3))
+    seed_value = lf.Pipeline(seed)(panel.lazy()).filter(b_day3).collect()["log_returns"]
+    carry_value = lf.Pipeline(carry)(panel.lazy()).filter(b_day3).collect()["log_returns"]
+    assert seed_value.to_list() == pytest.approx([2 * math.log(3)])  # the notebook's
+    assert carry_value.to_list() == [None]
 
 
 def test_forward_returns_named_columns_and_integer_prices():

@@ -24,7 +24,7 @@ import lazyflow as lf
 
 SEED_STAGES = [
     lf.DropNulls(),
-    lf.LogReturns(),
+    lf.LogReturns(calendar=False),
     lf.VolumeUniverse(window=30, min_decile=9),
     lf.FundingCarry(winsor=0.05, standardize=True, annualize=False),
     lf.Deciles(descending=True),
@@ -38,7 +38,10 @@ def test_seed_carry_is_the_notebooks_flow_and_carry_only_flips_the_deciles():
     assert list(lf.presets.seed_carry().stages) == SEED_STAGES
     carry = list(lf.presets.carry().stages)
     assert carry[4] == lf.Deciles(descending=False)
-    assert carry[:4] + carry[5:] == SEED_STAGES[:4] + SEED_STAGES[5:]
+    assert carry[1] == lf.LogReturns(calendar=True)
+    assert (
+        carry[:1] + carry[2:4] + carry[5:] == SEED_STAGES[:1] + SEED_STAGES[2:4] + SEED_STAGES[5:]
+    )
 
 
 def reference_seed_carry(raw: pl.DataFrame) -> dict[str, list]:

@@ -98,16 +98,23 @@ def quantile_nearest(values: list[float], q: float) -> float:
     return ordered[math.floor(pos) + (1 if pos - math.floor(pos) >= 0.5 else 0)]
 
 
-def ref_log_returns(frame: pl.DataFrame, price: str = "close") -> list[float | None]:
+def ref_log_returns(
+    frame: pl.DataFrame, price: str = "close", calendar: bool = False, date: str = "date"
+) -> list[float | None]:
+    """ln p_t - ln p_prev per symbol; prev is the previous row, or with `calendar` the
+    previous row only when it is on the previous distinct date of the frame."""
     out: list[float | None] = [None] * frame.height
     p = frame[price].to_list()
+    dates = frame[date].to_list()
+    position = {d: i for i, d in enumerate(sorted(set(dates)))}
 
     def ok(x):
         return x is not None and math.isfinite(x) and x > 0
 
     for idx in by_symbol(frame):
         for prev, cur in itertools.pairwise(idx):
-            if ok(p[prev]) and ok(p[cur]):
+            adjacent = position[dates[prev]] == position[dates[cur]] - 1
+            if ok(p[prev]) and ok(p[cur]) and (adjacent or not calendar):
                 out[cur] = math.log(p[cur]) - math.log(p[prev])
     return out
 

@@ -48,14 +48,17 @@ def test_log_returns_match_reference_on_shuffled_panel_with_bad_prices():
     bad = frame["close"].to_list()
     bad[3], bad[10], bad[20] = 0.0, -2.0, float("inf")
     frame = frame.with_columns(close=pl.Series(bad))
-    out = run(lf.LogReturns(), frame)
-    assert_matches(out["log_returns"].to_list(), ref_log_returns(frame))
+    for calendar in (True, False):
+        out = run(lf.LogReturns(calendar=calendar), frame)
+        assert_matches(out["log_returns"].to_list(), ref_log_returns(frame, calendar=calendar))
 
 
 def test_log_returns_custom_columns():
     frame = random_panel(seed=2).rename({"date": "d", "symbol": "s", "close": "px"})
     out = run(lf.LogReturns(price_col="px", output_col="r", date_col="d", symbol_col="s"), frame)
-    expected = ref_log_returns(frame.rename({"d": "date", "s": "symbol", "px": "close"}))
+    expected = ref_log_returns(
+        frame.rename({"d": "date", "s": "symbol", "px": "close"}), calendar=True
+    )
     assert_matches(out["r"].to_list(), expected)
 
 

@@ -27,34 +27,55 @@ def valid_price(column: str) -> pl.Expr:
     return pl.when(price.is_finite() & (price > 0)).then(price)
 
 
+#: The largest horizon, in rows or dates (far beyond any panel; bounds the integer arithmetic).
+MAX_HORIZON = 1_000_000
+
+
+def calendar_day(frame: pl.LazyFrame, date_col: str) -> tuple[pl.LazyFrame, str]:
+    """`frame` with a temporary column: the position of each row's date in the frame's
+    calendar (the sorted distinct dates of `frame`, 1 = the first), and that column's name
+    (one no column of `frame` has). Lazy; the same in any row order."""
+    names = set(frame.collect_schema().names())
+    name = "__calendar_day"
+    while name in names:
+        name += "_"
+    return frame.with_columns(pl.col(date_col).rank("dense").cast(pl.Int64).alias(name)), name
+
+
 def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
-    """Raise `ConfigError` (naming `caller`) unless `horizons` are distinct positive integers."""
+    """Raise `ConfigError` (naming `caller`) unless `horizons` are distinct integers in
+    1..`MAX_HORIZON`."""
     if not isinstance(horizons, tuple | list):
         raise ConfigError(
             f"{caller}: parameter 'horizons' must be a tuple of positive integers, got {horizons!r}"
         )
     horizons = tuple(horizons)
-    if not horizons or len(set(horizons)) != len(horizons):
+    if not horizons or len(set(map(repr, horizons))) != len(horizons):
         raise ConfigError(
             f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
         )
     for h in horizons:
-        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_HORIZON:
             raise ConfigError(
-                f"{caller}: parameter 'horizons' must hold positive integers, got {h!r}"
+                f"{caller}: parameter 'horizons' must hold integers from 1 to "
+                f"{MAX_HORIZON:,}, got {h!r}"
             )
 
 
 @dataclass(frozen=True)
 class ForwardReturns(Stage):
-    """Forward returns over `horizons` rows of each symbol, in date order.
+    """Forward returns over `horizons` periods of each symbol, in date order.
 
     For each h in `horizons`, column ``f"{output_prefix}{h}"`` holds, on the row
     of symbol s at date t, ``close_{t+h} / close_t - 1`` (simple return, the
     default, as alphalens) or ``log(close_{t+h} / close_t)`` when ``log=True``,
-    where t+h is the symbol's h-th next row (rows, not calendar days: a gap in
-    a symbol's history is spanned). Null when that row does not exist or
-    either price is null, non-finite or <= 0. Units: a fraction (0.01 = 1%).
+    where t+h is the symbol's h-th next row. With ``calendar=True`` (the default)
+    that row must lie exactly h dates later in the frame's calendar (the sorted
+    distinct dates of the frame): a return that would span a missing row (a gap
+    in the symbol's history, or a row that `DropNulls` removed) is null.
+    ``calendar=False`` spans gaps (the h-th next row, whatever its date). Null
+    also when that row does not exist or either price is null, non-finite or
+    <= 0. Units: a fraction (0.01 = 1%).
 
     This stage looks forward on purpose: ``is_label = True``. Use its columns
     as targets (`lazyflow.factor`), never as inputs of a signal.
@@ -66,11 +87,13 @@ class ForwardReturns(Stage):
     price_col: str = "close"
     output_prefix: str = "fwd_ret_"
     log: bool = False
+    calendar: bool = True
     date_col: str = "date"
     symbol_col: str = "symbol"
 
     def check(self) -> None:
         check_horizons(self.horizons, self.name)
+        self.flag("calendar")
         if not isinstance(self.output_prefix, str) or not self.output_prefix:
             raise self.fail(
                 "output_prefix", f"must be a non-empty string, got {self.output_prefix!r}"
@@ -93,12 +116,18 @@ class ForwardReturns(Stage):
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         price = valid_price(self.price_col)
+        if self.calendar:
+            frame, day = calendar_day(frame, self.date_col)
         exprs = []
         for h in self.horizons:
             ratio = per_symbol(price.shift(-h), self.symbol_col, self.date_col) / price
             ret = ratio.log() if self.log else ratio - 1.0
+            if self.calendar:
+                later = per_symbol(pl.col(day).shift(-h), self.symbol_col, self.date_col)
+                ret = pl.when(later == pl.col(day) + h).then(ret)
             exprs.append(ret.alias(self.column(h)))
-        return frame.with_columns(exprs)
+        frame = frame.with_columns(exprs)
+        return frame.drop(day) if self.calendar else frame
 
 
 def label_columns(stages: Pipeline | Iterable[StageLike]) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import polars as pl
 
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage, per_symbol
+from lazyflow.stages.labels import calendar_day
 
 
 def log_price(column: str) -> pl.Expr:
@@ -20,16 +21,24 @@ def log_price(column: str) -> pl.Expr:
 class LogReturns(Stage):
     """``log_returns_t = ln(close_t) - ln(close_{t-1})`` per symbol, in date order.
 
-    The previous row is the symbol's previous row in the panel (whatever its
-    date), on the full panel before any universe filter (DESIGN difference 2).
-    Null on each symbol's first row and where either price is null, non-finite
-    or <= 0. Unit: log return per row (per day on a daily panel).
+    t-1 is the symbol's previous row, on the full panel before any universe filter
+    (DESIGN difference 2). With ``calendar=True`` (the default) that row must be on
+    the previous date of the frame's calendar (the sorted distinct dates of the
+    frame): a return that would span a missing row (a gap in the symbol's history,
+    or a row that `DropNulls` removed) is null. ``calendar=False`` is the notebook's
+    rule: the previous row, whatever its date. Null also on each symbol's first row
+    and where either price is null, non-finite or <= 0. Unit: log return per period
+    (per day on a daily panel).
     """
 
     price_col: str = "close"
     output_col: str = "log_returns"
+    calendar: bool = True
     date_col: str = "date"
     symbol_col: str = "symbol"
+
+    def check(self) -> None:
+        self.flag("calendar")
 
     def inputs(self) -> dict[str, Kind]:
         return {
@@ -44,4 +53,9 @@ class LogReturns(Stage):
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         lp = log_price(self.price_col)
         ret = per_symbol(lp - lp.shift(1), self.symbol_col, self.date_col)
-        return frame.with_columns(ret.alias(self.output_col))
+        if not self.calendar:
+            return frame.with_columns(ret.alias(self.output_col))
+        frame, day = calendar_day(frame, self.date_col)
+        earlier = per_symbol(pl.col(day).shift(1), self.symbol_col, self.date_col)
+        ret = pl.when(earlier == pl.col(day) - 1).then(ret)
+        return frame.with_columns(ret.alias(self.output_col)).drop(day)
