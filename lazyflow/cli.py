@@ -8,6 +8,8 @@ data, a schema mismatch, a missing file). Errors are one line on stderr
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import math
 import os
@@ -289,11 +291,21 @@ def _signals(config: RunConfig, quiet: bool, labels: bool, hint: str = "") -> pl
         return plan.collect()
 
 
-def _factor_section(config: RunConfig, frame: pl.DataFrame, quiet: bool) -> FactorSection:
+def _factor_section(
+    config: RunConfig, frame: pl.DataFrame, quiet: bool, universe: bool = False
+) -> FactorSection:
+    """The [factor] analysis of `frame`. With `universe` (run and demo) and no [factor]
+    mask, the factor is judged inside the backtest's tradable rows, where it trades."""
     settings = config.factor
+    analysis = config.analysis()
+    tradable = config.backtest.get(
+        "tradable", inspect.signature(backtest).parameters["tradable"].default
+    )
+    if universe and analysis.mask is None and tradable is not None:
+        analysis = dataclasses.replace(analysis, mask=tradable)
     with Progress("factor analysis", enabled=_bar(quiet)).working():
         return FactorSection.compute(
-            config.analysis(), frame, settings.rolling_window, settings.periods_per_year
+            analysis, frame, settings.rolling_window, settings.periods_per_year
         )
 
 
@@ -317,7 +329,7 @@ def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
     bar = Progress("backtest", enabled=_bar(quiet))
     result = backtest(frame, config.allocator, **config.backtest, progress=bar)
     bar.close()
-    factor = _factor_section(config, frame, quiet) if labels else None
+    factor = _factor_section(config, frame, quiet, universe=True) if labels else None
     out.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(out / "signals.parquet")
     result.book.write_parquet(out / "book.parquet")

@@ -19,7 +19,7 @@ from lazyflow.report import (
 from lazyflow.report.factor import FACTOR_ROWS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FACTOR_CHARTS = ("factor_ic", "factor_quantiles", "factor_spread", "factor_decay")
+FACTOR_CHARTS = ("factor_ic", "factor_ic_hist", "factor_quantiles", "factor_spread", "factor_decay")
 BACKTEST_OUTPUTS = ("signals.parquet", "book.parquet", "metrics.parquet", "summary.json")
 
 CONFIG = """
@@ -269,3 +269,20 @@ def test_run_names_the_factor_score_it_cannot_find(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     text = text.replace("[factor]", "[factor]\nenabled = false")
     assert cli("run", write(tmp_path, text), "--out", tmp_path / "o", "-q", capsys=capsys)[0] == 0
+
+
+def test_run_judges_the_factor_inside_the_tradable_universe(tmp_path):
+    """Without a [factor] mask, `run` judges the score where the backtest trades
+    (is_universe); `lazyflow factor` judges it over the whole panel."""
+    text = CONFIG.replace('mask = "is_universe"\n', "")
+    run_out, factor_out = tmp_path / "run", tmp_path / "factor"
+    assert main(["run", str(write(tmp_path, text)), "--out", str(run_out), "-q"]) == 0
+    assert main(["factor", str(write(tmp_path, text)), "--out", str(factor_out), "-q"]) == 0
+    frame = python_api_frame(labels=True)
+    kwargs = {"horizons": (1, 4, 12), "periods_per_year": 252}
+    inside = lf.factor_report(frame, mask="is_universe", **kwargs)
+    whole = lf.factor_report(frame, **kwargs)
+    assert pl.read_parquet(run_out / "factor.parquet").equals(inside)
+    assert pl.read_parquet(factor_out / "factor.parquet").equals(whole)
+    assert not inside.equals(whole)
+    assert "rows where is_universe is true" in (run_out / "report.html").read_text()

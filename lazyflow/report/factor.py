@@ -46,15 +46,17 @@ FACTOR_ROWS = (
     ("IC mean", "ic_mean", "{:+.4f}"),
     ("IC std", "ic_std", "{:.4f}"),
     ("IC IR (mean / std)", "ic_ir", "{:+.3f}"),
-    ("IC t-stat", "ic_tstat", "{:+.2f}"),
+    ("IC t-stat (Newey-West, h-1 lags)", "ic_tstat", "{:+.2f}"),
+    ("IC t-stat, unadjusted", "ic_tstat_naive", "{:+.2f}"),
     ("dates with IC > 0", "ic_positive", "{:.1%}"),
     ("rank IC mean", "rank_ic_mean", "{:+.4f}"),
     ("rank IC IR", "rank_ic_ir", "{:+.3f}"),
-    ("rank IC t-stat", "rank_ic_tstat", "{:+.2f}"),
+    ("rank IC t-stat (Newey-West)", "rank_ic_tstat", "{:+.2f}"),
     ("top - bottom, bps", "spread_bps_mean", "{:+,.1f}"),
-    ("top - bottom t-stat", "spread_bps_tstat", "{:+.2f}"),
+    ("top - bottom t-stat (Newey-West)", "spread_bps_tstat", "{:+.2f}"),
     ("top - bottom, per year", "spread_annual", "{:+.1%}"),
     ("dates with an IC", "ic_dates", "{:,.0f}"),
+    ("returns over a gap (null)", "gap_nulls", "{:,.0f}"),
 )
 
 
@@ -113,6 +115,9 @@ def factor_html(factor: FactorSection, sections: list[Section]) -> str:
         f"of each symbol (days on a daily panel), with the quantiles of {a.quantile_col}{mask}; "
         f"{daily[a.date_col].n_unique():,} dates. IC: Pearson correlation per date; rank IC: "
         "Spearman. Top - bottom: mean forward return of the highest quantile minus the lowest. "
+        "The t-stats of an h-row horizon are Newey-West with h-1 lags (consecutive h-row "
+        "returns overlap); the unadjusted one is shown for IC. A forward return whose h-th "
+        "next row is not h dates later (a gap) is left out and counted. "
         "Forward returns look ahead: they judge the score and never feed the backtest."
     )
     head = "".join(f"<th>{h}</th>" for h in horizons)
@@ -158,9 +163,27 @@ def factor_sections(chart: ChartFn, factor: FactorSection) -> list[Section]:
             ),
         ),
         (
-            "Mean forward return by quantile",
+            "Distribution of the daily IC",
+            f"Histogram of the per-date IC of {a.score} at each horizon; the line marks the "
+            "mean. A wide spread around a small mean is a weak factor however many dates it has.",
+            chart(
+                "factor_ic_hist",
+                lambda fig: _factor_ic_hist(fig, tables.daily, horizons),
+                height=0.4 + 2.6 * grid_shape(n)[0],
+                time_axis=False,
+            ),
+        ),
+        (
+            "Mean forward return by quantile"
+            + (" (demeaned per date)" if a.demeaned else " (not demeaned)"),
             f"Mean over dates of each {a.quantile_col} quantile's mean forward return, in basis "
-            "points of the whole horizon.",
+            "points of the whole horizon"
+            + (
+                ", minus that date's mean forward return over all quantiles: bars above zero "
+                "beat the cross-section."
+                if a.demeaned
+                else ", not demeaned: the market's move is in every bar."
+            ),
             chart(
                 "factor_quantiles",
                 lambda fig: _factor_quantiles(fig, tables.quantile_returns, horizons),
@@ -221,6 +244,26 @@ def _factor_ic(
         ax.set_ylabel("IC")
     if labelled:
         fig.legend(loc="outside upper right", ncol=3, frameon=False, fontsize=9)
+
+
+def _factor_ic_hist(fig: Figure, daily: pl.DataFrame, horizons: list[int]) -> None:
+    rows, cols = grid_shape(len(horizons))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(horizons) :]:
+        ax.remove()
+    for i, (ax, h) in enumerate(zip(axes, horizons, strict=False)):
+        ic = daily.filter(pl.col("horizon") == h)["ic"].drop_nulls().to_numpy()
+        ax.set_title(f"{h}-row forward return", loc="left", fontsize=10)
+        ax.set_xlabel("IC per date")
+        if i % cols == 0:
+            ax.set_ylabel("dates")
+        if ic.size == 0:
+            empty_panel(ax, "no date has an IC")
+            continue
+        ax.hist(ic, bins=min(50, max(5, ic.size // 10)), color=COLORS["nav"], alpha=0.8)
+        ax.axvline(float(ic.mean()), color="black", lw=1.0, label=f"mean {ic.mean():+.4f}")
+        ax.axvline(0.0, color="#888", lw=0.6)
+        ax.legend(loc="upper right", frameon=False, fontsize=8)
 
 
 def _factor_quantiles(fig: Figure, quantile_returns: pl.DataFrame, horizons: list[int]) -> None:
