@@ -43,12 +43,22 @@ from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.backtest import SUMMARY_INPUTS, summary_stats
-from lazyflow.sweeps import ENGINES, grid_allocators, grid_pipelines, stage_column
+from lazyflow.sweeps import (
+    ENGINES,
+    check_distinct,
+    grid_allocators,
+    grid_pipelines,
+    stage_column,
+)
 
 #: The keys of the [sweep] section.
 SWEEP_KEYS = ("engine", "n_jobs", "address", "metric", "heatmap")
 #: Statistics a heatmap may show: `BacktestResult.summary`'s.
-METRICS = tuple(summary_stats(dict.fromkeys(SUMMARY_INPUTS, np.ones(2)), 1.0, 365))
+METRICS = (
+    *summary_stats(dict.fromkeys(SUMMARY_INPUTS, np.ones(2)), 1.0, 365),
+    "sharpe_psr",
+    "dsr",
+)
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,7 @@ def _grids(cls: type, table: Mapping[str, Any], where: str) -> tuple[dict, dict[
             except ConfigError as exc:
                 raise ConfigError(f"{where}.{key}[{j}]: {exc}") from exc
             values.append(getattr(obj, key))
+        check_distinct(values, f"{where}.{key}")
         grids[key] = values
     return fixed, grids
 

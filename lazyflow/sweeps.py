@@ -40,13 +40,16 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import multiprocessing
 import os
 import pickle
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from lazyflow.errors import ConfigError
@@ -54,6 +57,7 @@ from lazyflow.pipeline import Pipeline, stage_name
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.grid import backtest_grid, check_grid, check_schema
 from lazyflow.stages.base import Stage
+from lazyflow.stats import PBOResult, expected_max_sharpe, pbo, probabilistic_sharpe, sharpe
 
 ENGINES = ("local", "ray")
 #: The leading columns of `sweep`'s result (parameter and statistics columns follow).
@@ -97,6 +101,27 @@ def grid_allocators(
     return [dataclasses.replace(base, **combo) for combo in _product(axes)]
 
 
+@dataclass(frozen=True)
+class SweepResult:
+    """What `sweep_result` returns.
+
+    table: `sweep`'s table. returns: one row per rebalance date (``date``, sorted) and one
+    column per configuration (named by its ``config`` id as a string) of its per-period
+    ``daily_return``, null on a date that configuration did not trade. pbo: the probability
+    of backtest overfitting (`lazyflow.stats.pbo`, `PBO_SPLITS` blocks) over the dates every
+    configuration has; None when it cannot be computed, and `pbo_note` says why.
+    """
+
+    table: pl.DataFrame
+    returns: pl.DataFrame
+    pbo: PBOResult | None
+    pbo_note: str
+
+
+#: CSCV blocks of the sweep's probability of backtest overfitting.
+PBO_SPLITS = 16
+
+
 def sweep(
     panel: pl.DataFrame | pl.LazyFrame,
     pipeline_grid: Pipeline | Sequence[Pipeline],
@@ -120,8 +145,35 @@ def sweep(
     when the class is in the pipeline twice; one ``stages`` column with each pipeline's repr
     instead when the pipelines do not have the same stage classes in the same order);
     ``allocator.<field>`` for every allocator field; then `BacktestResult.summary`'s
-    statistics. Rows are sorted by ``config``. See the module docstring for the engines.
+    statistics, then ``sharpe_psr``, the probabilistic Sharpe ratio of the configuration's
+    daily returns against 0, and ``dsr``, its deflated Sharpe ratio against every
+    configuration of this sweep (`lazyflow.stats`; NaN with fewer than 3 dates or constant
+    returns). Rows are sorted by ``config``. See the module docstring for the engines;
+    `sweep_result` also gives the daily returns and the probability of backtest overfitting.
     """
+    return sweep_result(
+        panel,
+        pipeline_grid,
+        allocator_grid,
+        backtest_kw,
+        engine=engine,
+        n_jobs=n_jobs,
+        address=address,
+    ).table
+
+
+def sweep_result(
+    panel: pl.DataFrame | pl.LazyFrame,
+    pipeline_grid: Pipeline | Sequence[Pipeline],
+    allocator_grid: BufferedAllocator | Sequence[BufferedAllocator] | Mapping[str, Any],
+    backtest_kw: Mapping[str, Any] | None = None,
+    *,
+    engine: Literal["local", "ray"] = "local",
+    n_jobs: int | None = None,
+    address: str | None = None,
+) -> SweepResult:
+    """`sweep` with every configuration's daily returns and the sweep's probability of
+    backtest overfitting (see `SweepResult`). Same arguments as `sweep`."""
     if engine not in ENGINES:
         raise ConfigError(f"sweep: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "ray" and n_jobs is not None:
@@ -154,18 +206,25 @@ def sweep(
             )
             for p, d in enumerate(which)
         ]
-    )
+    ).with_columns(config=pl.col("pipeline") * n + pl.col("allocator"))
+    returns = _returns_wide(stats)
+    stats = stats.drop(RETURNS_COLUMNS).with_columns(dsr=_deflated(stats))
     allocator_params = pl.DataFrame(
         [{f"allocator.{k}": v for k, v in dataclasses.asdict(a).items()} for a in allocators_t],
         infer_schema_length=None,
     ).with_row_index("allocator")
-    table = (
-        stats.with_columns(config=pl.col("pipeline") * n + pl.col("allocator"))
-        .join(_stage_params(pipelines), on="pipeline", how="left")
-        .join(allocator_params.cast({"allocator": pl.Int64}), on="allocator", how="left")
+    table = stats.join(_stage_params(pipelines), on="pipeline", how="left").join(
+        allocator_params.cast({"allocator": pl.Int64}), on="allocator", how="left"
     )
     first = [*ID_COLUMNS, *(c for c in table.columns if c.startswith(("stage", "allocator.")))]
-    return table.select(*first, *results[0].columns).sort("config")
+    statistics = [c for c in results[0].columns if c not in RETURNS_COLUMNS]
+    table = table.select(*first, *statistics, "dsr").sort("config")
+    result, note = _pbo(returns)
+    return SweepResult(table=table, returns=returns, pbo=result, pbo_note=note)
+
+
+#: The list columns `evaluate` adds for `sweep_result` (dropped from the table).
+RETURNS_COLUMNS = ("dates", "returns")
 
 
 def evaluate(
@@ -175,9 +234,71 @@ def evaluate(
     options: Mapping[str, Any],
 ) -> pl.DataFrame:
     """One unit of a sweep's work: collect `pipeline` on `panel` once, backtest every
-    allocator on it in one scan; the summary statistics, one row per allocator."""
+    allocator on it in one scan; one row per allocator: the summary statistics,
+    ``sharpe_psr``, and the rebalance ``dates`` and per-period ``returns`` as lists."""
     frame = pipeline(panel).collect()
-    return backtest_grid(frame, allocators, **options).summary()
+    grid = backtest_grid(frame, allocators, **options)
+    daily = grid.metrics["daily_return"]
+    dates = grid.dates.to_list()
+    return grid.summary().with_columns(
+        sharpe_psr=pl.Series([_psr(daily[:, j]) for j in range(daily.shape[1])], dtype=pl.Float64),
+        dates=pl.Series([dates] * daily.shape[1], dtype=pl.List(grid.dates.dtype)),
+        returns=pl.Series([daily[:, j] for j in range(daily.shape[1])], dtype=pl.List(pl.Float64)),
+    )
+
+
+def _psr(returns: np.ndarray, benchmark: float = 0.0) -> float:
+    """`probabilistic_sharpe`, NaN with fewer than 3 values."""
+    return probabilistic_sharpe(returns, benchmark) if returns.size >= 3 else math.nan
+
+
+def _deflated(stats: pl.DataFrame) -> pl.Series:
+    """Each configuration's deflated Sharpe ratio against all of them (NaN where its
+    Sharpe is undefined or there are fewer than 3 dates)."""
+    series = [np.asarray(r, dtype=float) for r in stats["returns"].to_list()]
+    trials = np.array([sharpe(r) if r.size >= 3 else math.nan for r in series])
+    finite = trials[np.isfinite(trials)]
+    if finite.size == 0:
+        return pl.Series([math.nan] * len(series), dtype=pl.Float64)
+    variance = float(finite.var(ddof=1)) if finite.size > 1 else 0.0
+    benchmark = expected_max_sharpe(int(finite.size), variance)
+    return pl.Series([_psr(r, benchmark) for r in series], dtype=pl.Float64)
+
+
+def _returns_wide(stats: pl.DataFrame) -> pl.DataFrame:
+    """Date x configuration daily returns (`SweepResult.returns`)."""
+    long = (
+        stats.select("config", *RETURNS_COLUMNS)
+        .explode(*RETURNS_COLUMNS)
+        .rename({"dates": "date", "returns": "daily_return"})
+        .with_columns(pl.col("config").cast(pl.String))
+    )
+    order = [str(c) for c in sorted(stats["config"].to_list())]
+    wide = long.pivot(on="config", index="date", values="daily_return").sort("date")
+    return wide.select("date", *order)
+
+
+def _pbo(returns: pl.DataFrame) -> tuple[PBOResult | None, str]:
+    """The sweep's PBO over the dates every configuration has, or None and the reason."""
+    n = returns.width - 1
+    common = returns.drop_nulls()
+    left_out = returns.height - common.height
+    dropped = (
+        f"; {left_out:,} dates that not every configuration has are left out" if left_out else ""
+    )
+    if n < 2:
+        return None, "PBO needs at least 2 configurations"
+    if common.height < 2 * PBO_SPLITS:
+        return None, (
+            f"PBO needs at least {2 * PBO_SPLITS} dates common to every configuration, "
+            f"got {common.height:,}{dropped}"
+        )
+    result = pbo(common.drop("date").to_numpy(), PBO_SPLITS)
+    note = (
+        f"CSCV over {common.height:,} dates in {PBO_SPLITS} blocks "
+        f"({result.dropped_rows} first dates dropped to make equal blocks){dropped}"
+    )
+    return result, note
 
 
 def _run_local(
@@ -312,8 +433,21 @@ def _axes(obj: Any, params: Mapping[str, Any], where: str) -> list[tuple[str, li
         values = value if isinstance(value, list) else [value]
         if not values:
             raise ConfigError(f"{where}: parameter '{name}' has an empty list of values")
+        check_distinct(values, f"{where}: parameter '{name}'")
         axes.append((name, values))
     return axes
+
+
+def check_distinct(values: Sequence[Any], what: str) -> None:
+    """`ConfigError` (``what`` repeats ...) when two of a grid's `values` are equal: they
+    would make the same configuration twice."""
+    for j, value in enumerate(values):
+        for i in range(j):
+            if values[i] == value:
+                raise ConfigError(
+                    f"{what} repeats the value {value!r} (positions {i} and {j}); each grid "
+                    "value must be distinct"
+                )
 
 
 def _product(axes: Sequence[tuple[Any, list]]) -> list[dict[Any, Any]]:

@@ -40,6 +40,7 @@ from lazyflow.portfolio.frame import (
     tradable_rows,
 )
 from lazyflow.portfolio.scan import Rows, scan, settle
+from lazyflow.stats import PBOResult, pbo
 
 #: Rows x configurations of one block of the grid's scan (8 bytes each per array).
 GRID_CELLS = 5_000_000
@@ -78,6 +79,11 @@ class GridResult:
             for j in range(len(self.allocators))
         ]
         return pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Float64), orient="row")
+
+    def pbo(self, n_splits: int = 16) -> PBOResult:
+        """The probability of backtest overfitting of the configurations (`lazyflow.stats.pbo`,
+        CSCV in `n_splits` blocks) over their per-period ``daily_return``."""
+        return pbo(self.metrics["daily_return"], n_splits)
 
 
 def check_grid(
