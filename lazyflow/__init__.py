@@ -33,7 +33,8 @@ from lazyflow.stages import (
     VolumeUniverse,
 )
 from lazyflow.stages.labels import label_columns
-from lazyflow.sweeps import grid_allocators, grid_pipelines, sweep
+from lazyflow.sweeps import SweepResult, grid_allocators, grid_pipelines, sweep, sweep_result
+from lazyflow.walk_forward import WalkForwardResult, walk_forward
 
 __version__ = "0.1.0"
 
@@ -59,7 +60,9 @@ __all__ = [
     "SchemaError",
     "SigmoidTarget",
     "Stage",
+    "SweepResult",
     "VolumeUniverse",
+    "WalkForwardResult",
     "__version__",
     "backtest",
     "backtest_grid",
@@ -70,5 +73,7 @@ __all__ = [
     "presets",
     "scan_panel",
     "sweep",
+    "sweep_result",
     "synthetic_panel",
+    "walk_forward",
 ]

@@ -34,7 +34,8 @@ from lazyflow.report import (
     write_sweep_report,
 )
 from lazyflow.sweep_config import load_sweep_config
-from lazyflow.sweeps import ENGINES, sweep
+from lazyflow.sweeps import ENGINES, sweep_result
+from lazyflow.walk_forward import walk_forward
 
 PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
 
@@ -203,7 +204,7 @@ def _sweep(args: argparse.Namespace) -> int:
     n = len(pipelines) * len(allocators)
     engine = args.engine or config.engine
     with Progress(f"sweep: {n:,} configurations", enabled=_bar(args.quiet)).working():
-        table = sweep(
+        result = sweep_result(
             config.run.data.scan(),
             pipelines,
             allocators,
@@ -212,13 +213,37 @@ def _sweep(args: argparse.Namespace) -> int:
             n_jobs=args.jobs or config.n_jobs,
             address=config.address,
         )
+    walk = None
+    if config.walk_forward is not None:
+        with Progress("walk-forward", enabled=_bar(args.quiet)).working():
+            walk = walk_forward(
+                config.run.data.scan(),
+                pipelines,
+                allocators,
+                backtest_kw=config.run.backtest,
+                **config.walk_forward,
+            )
+    table = result.table
     out.mkdir(parents=True, exist_ok=True)
     table.write_parquet(out / "sweep.parquet")
+    files = ["sweep.parquet"]
+    if walk is not None:
+        walk.metrics.write_parquet(out / "walk_forward.parquet")
+        walk.windows.write_parquet(out / "walk_forward_windows.parquet")
+        files += ["walk_forward.parquet", "walk_forward_windows.parquet"]
     title = f"lazyflow sweep: {args.config.name}"
     swept = config.swept()
     with Progress("report", enabled=_bar(args.quiet)).working():
         report = write_sweep_report(
-            out, table, swept, config.axes(), config.metric, title, config.parameters()
+            out,
+            table,
+            swept,
+            config.axes(),
+            config.metric,
+            title,
+            config.parameters(),
+            overfitting=(result.pbo, result.pbo_note),
+            walk=walk,
         )
     if not args.quiet:
         metric = config.metric
@@ -226,7 +251,16 @@ def _sweep(args: argparse.Namespace) -> int:
         settings = ", ".join(f"{c} = {best[c]}" for c in swept) or "the only configuration"
         print(f"{n:,} configurations ({len(pipelines)} pipelines x {len(allocators)} allocators)")
         print(f"best {metric} {format_value(best[metric])}: config {best['config']}, {settings}")
-        print(f"\nwrote {out}/: sweep.parquet, {report.name}")
+        print(f"deflated Sharpe ratio of the best: {format_value(best['dsr'])}")
+        pbo = "n/a" if result.pbo is None else f"{result.pbo.pbo:.1%}"
+        print(f"probability of backtest overfitting: {pbo} ({result.pbo_note})")
+        if walk is not None:
+            print(
+                f"walk-forward: {walk.windows.height} windows, out-of-sample Sharpe "
+                f"{format_value(walk.summary['sharpe'])} (in-sample best over the same dates: "
+                f"{format_value(walk.best_summary['sharpe'])})"
+            )
+        print(f"\nwrote {out}/: {', '.join(files)}, {report.name}")
     return 0
 
 

@@ -18,6 +18,14 @@
     metric = "sharpe"                   # the statistic of the report's heatmap
     heatmap = ["allocator.lambda_risk", "stage.SigmoidTarget.k"]   # its two axes
 
+    [walk_forward]                      # optional: lf.walk_forward over the same grid
+    train = 365                         # training window, rebalance dates
+    test = 90                           # test window, rebalance dates
+    step = 90                           # default: test
+    purge = 1                           # dates between training and test (default 0)
+    metric = "sharpe"                   # chosen by (default: sharpe)
+    expanding = false                   # true: train on every date so far
+
 Grids are allowed in [allocator] and in [[stages]] tables; the configurations are their
 cartesian product (stages first, in order, then the allocator; the first key varies
 slowest). Every grid value is checked as the parameter's own value would be, naming the key
@@ -50,9 +58,19 @@ from lazyflow.sweeps import (
     grid_pipelines,
     stage_column,
 )
+from lazyflow.walk_forward import check_settings
 
 #: The keys of the [sweep] section.
 SWEEP_KEYS = ("engine", "n_jobs", "address", "metric", "heatmap")
+#: The keys of the [walk_forward] section and their types.
+WALK_FORWARD_KEYS = {
+    "train": int,
+    "test": int,
+    "step": int | None,
+    "purge": int,
+    "metric": str,
+    "expanding": bool,
+}
 #: Statistics a heatmap may show: `BacktestResult.summary`'s.
 METRICS = (
     *summary_stats(dict.fromkeys(SUMMARY_INPUTS, np.ones(2)), 1.0, 365),
@@ -77,6 +95,8 @@ class SweepConfig:
     address: str | None = None
     metric: str = "sharpe"
     heatmap: tuple[str, ...] | None = None
+    #: `lf.walk_forward`'s keyword arguments (train, test, ...) from [walk_forward], or None.
+    walk_forward: dict[str, Any] | None = None
 
     def pipelines(self) -> list[Pipeline]:
         """Every combination of the stage grids (the run's stages, without labels)."""
@@ -111,7 +131,8 @@ class SweepConfig:
             for name, values in grid.items()
         } | {f"allocator.{k}": v for k, v in self.allocator_grid.items()}
         settings = {"engine": self.engine, "n_jobs": self.n_jobs, "address": self.address}
-        return self.run.parameters() | {"grids": grids, "sweep": settings}
+        extra = {} if self.walk_forward is None else {"walk_forward": self.walk_forward}
+        return self.run.parameters() | {"grids": grids, "sweep": settings} | extra
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
@@ -124,6 +145,7 @@ def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
     """Parse a sweep config mapping (as `tomllib` returns it); see the module docstring."""
     raw = dict(raw)
     settings = raw.pop("sweep", {})
+    walk = _walk_forward(raw.pop("walk_forward", None))
     if not isinstance(settings, Mapping):
         raise ConfigError(f"[sweep] must be a table, got {_config._show(settings)}")
     _config._check_keys(settings, SWEEP_KEYS, "sweep.", "key")
@@ -154,6 +176,7 @@ def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
         address=_setting(settings, "address", str | None, None),
         metric=_setting(settings, "metric", typing.Literal[METRICS], "sharpe"),
         heatmap=_setting(settings, "heatmap", tuple[str, ...] | None, None),
+        walk_forward=walk,
     )
     if config.n_jobs is not None and config.n_jobs < 1:
         raise ConfigError(f"sweep.n_jobs: must be an integer >= 1, got {config.n_jobs}")
@@ -165,6 +188,25 @@ def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
                 f"swept: {', '.join(swept) or '(none)'}"
             )
     return config
+
+
+def _walk_forward(table: Any) -> dict[str, Any] | None:
+    """The [walk_forward] table as `lf.walk_forward` keyword arguments, checked as
+    `lf.walk_forward` checks them, or None without the table."""
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[walk_forward] must be a table, got {_config._show(table)}")
+    _config._check_keys(table, tuple(WALK_FORWARD_KEYS), "walk_forward.", "key")
+    for key in ("train", "test"):
+        if key not in table:
+            raise ConfigError(f"walk_forward.{key}: missing (rebalance dates, an integer)")
+    out = {
+        k: _config._coerce(v, WALK_FORWARD_KEYS[k], f"walk_forward.{k}") for k, v in table.items()
+    }
+    defaults = {"step": None, "purge": 0, "metric": "sharpe", "expanding": False}
+    check_settings(**(defaults | out))
+    return out
 
 
 def _grids(cls: type, table: Mapping[str, Any], where: str) -> tuple[dict, dict[str, list]]:

@@ -64,13 +64,15 @@ class WalkForwardResult:
     the chosen ``config``, ``pipeline``, ``allocator``, ``is_metric`` (the training value of
     `metric`), ``is_sharpe`` and ``oos_sharpe`` (annualised, the book's Sharpe on the dates
     this window held). best_config: the configuration with the best `metric` over all the
-    dates, the sweep's in-sample best (it has seen the test windows).
+    dates, the sweep's in-sample best (it has seen the test windows); best_summary: its
+    statistics over the out-of-sample dates (NAV rebased at their start).
     """
 
     metrics: pl.DataFrame
     summary: dict[str, float]
     windows: pl.DataFrame
     best_config: int
+    best_summary: dict[str, float]
     metric: str
 
 
@@ -94,27 +96,12 @@ def walk_forward(
     (higher is better); `backtest_kw` `lf.backtest`'s keyword arguments but progress.
     """
     where = "walk_forward"
-    for name, value, low in (("train", train, 2), ("test", test, 1), ("purge", purge, 0)):
-        _check_int(name, value, low)
-    step = test if step is None else step
-    _check_int("step", step, 1)
-    if step > test:
-        raise ConfigError(
-            f"{where}: parameter 'step' ({step}) must be <= test ({test}): the dates between "
-            "test windows would have no book"
-        )
-    if not isinstance(expanding, bool):
-        raise ConfigError(f"{where}: parameter 'expanding' must be True or False")
+    step = check_settings(train, test, step, purge, metric, expanding)
     pipes, allocs = _pipelines(pipelines), _allocators(allocators)
     options = dict(backtest_kw or {})
     if "progress" in options:
         raise ConfigError(f"{where}: backtest_kw may not set 'progress'")
     allocs_t, o = check_grid(allocs, options, where=where)
-    metrics_names = summary_stats(dict.fromkeys(_SUMMARY_KEYS, np.ones(2)), 1.0, 365)
-    if metric not in metrics_names:
-        raise ConfigError(
-            f"{where}: parameter 'metric' must be one of {', '.join(metrics_names)}, got {metric!r}"
-        )
     schema = panel.lazy().collect_schema()
     for i, pipeline in enumerate(pipes):
         try:
@@ -199,8 +186,33 @@ def walk_forward(
         summary=summary_stats({k: book[k] for k in _SUMMARY_KEYS}, o["init_nav"], ppy),
         windows=pl.DataFrame(rows),
         best_config=best_config,
+        best_summary=_window_summary(grid_of[p], a, first, n_dates, o),
         metric=metric,
     )
+
+
+def check_settings(
+    train: int, test: int, step: int | None, purge: int, metric: str, expanding: bool
+) -> int:
+    """`ConfigError` (naming walk_forward and the parameter) unless the windows are valid;
+    return the step (default: `test`)."""
+    for name, value, low in (("train", train, 2), ("test", test, 1), ("purge", purge, 0)):
+        _check_int(name, value, low)
+    step = test if step is None else step
+    _check_int("step", step, 1)
+    if step > test:
+        raise ConfigError(
+            f"walk_forward: parameter 'step' ({step}) must be <= test ({test}): the dates "
+            "between test windows would have no book"
+        )
+    if not isinstance(expanding, bool):
+        raise ConfigError("walk_forward: parameter 'expanding' must be True or False")
+    names = summary_stats(dict.fromkeys(_SUMMARY_KEYS, np.ones(2)), 1.0, 365)
+    if metric not in names:
+        raise ConfigError(
+            f"walk_forward: parameter 'metric' must be one of {', '.join(names)}, got {metric!r}"
+        )
+    return step
 
 
 _SUMMARY_KEYS = (

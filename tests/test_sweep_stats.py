@@ -7,6 +7,7 @@ import math
 import tomllib
 
 import numpy as np
+import polars as pl
 import pytest
 import scipy.stats
 
@@ -158,3 +159,51 @@ def test_config_file_metric_may_be_the_deflated_sharpe():
         )
     )
     assert parsed.metric == "dsr"
+
+
+SWEEP_CONFIG = STAGES.replace("k = [1.0, 2.0, 1]", "k = [0.5, 2.0]").replace(
+    "n_days = 40", "n_days = 160"
+) + ("[allocator]\nlambda_risk = [0.5, 4.0]\n[walk_forward]\ntrain = 40\ntest = 20\npurge = 1\n")
+
+
+def test_sweep_command_reports_dsr_pbo_and_walk_forward(tmp_path, capsys):
+    from lazyflow.cli import main
+
+    path = tmp_path / "s.toml"
+    path.write_text(SWEEP_CONFIG, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--jobs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "deflated Sharpe ratio of the best" in printed
+    assert "probability of backtest overfitting: " in printed and "walk-forward: " in printed
+    config = parse_sweep_config(tomllib.loads(SWEEP_CONFIG))
+    panel = lf.synthetic_panel(n_symbols=10, n_days=160, seed=0)
+    want = sweep_result(panel, config.pipelines(), config.allocators(), n_jobs=1)
+    assert pl.read_parquet(out / "sweep.parquet").equals(want.table)
+    walk = lf.walk_forward(
+        panel, config.pipelines(), config.allocators(), train=40, test=20, purge=1
+    )
+    assert pl.read_parquet(out / "walk_forward.parquet").equals(walk.metrics)
+    assert pl.read_parquet(out / "walk_forward_windows.parquet").equals(walk.windows)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for fragment in ("deflated Sharpe ratio", f"PBO {want.pbo.pbo:.1%}", "Walk-forward"):
+        assert fragment in page
+    for chart in ("sweep_pbo", "walk_forward_nav"):
+        assert (out / "report_files" / f"{chart}.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("purge = 1", "purge = 1\nwindow = 3", "walk_forward.window: unknown key"),
+        ("train = 40\n", "", "walk_forward.train: missing"),
+        ("purge = 1", "step = 30", "'step' (30) must be <= test (20)"),
+        ("purge = 1", 'metric = "alpha"', "'metric' must be one of"),
+        ("train = 40", 'train = "40"', "walk_forward.train"),
+    ],
+)
+def test_walk_forward_table_errors(old, new, message):
+    assert old in SWEEP_CONFIG
+    with pytest.raises(lf.ConfigError) as err:
+        parse_sweep_config(tomllib.loads(SWEEP_CONFIG.replace(old, new)))
+    assert message in str(err.value)
