@@ -26,8 +26,15 @@ return that is null, NaN or infinite is missing.
   as new), as alphalens' ``quantile_turnover``. Null on the first date.
 
 "Previous date of the frame" is the previous distinct date present anywhere in
-the frame, not the symbol's previous row. The frame must hold one row per
-(date, symbol); `tables` and `factor_report` check it, and that it has rows.
+the frame, not the symbol's previous row. A forward return whose symbol's h-th
+next row is not h dates of the frame's calendar (its sorted distinct dates) later
+spans a gap: it is left out and counted (``gap_nulls``).
+
+Determinism: the prepared frame is sorted by (date, symbol) once, and every sum
+(`ordered_sum`) adds one value after another in that order (sums over dates in date
+order), so every number is bit-identical in any row order and at any thread count.
+The frame must hold one row per (date, symbol); `tables` and `factor_report` check
+it, and that it has rows.
 """
 
 from __future__ import annotations
@@ -52,18 +59,19 @@ BPS = 1e4
 ROLLING_WINDOW = 21
 
 
-def ordered_sum(x: pl.Expr, order: str | pl.Expr | None) -> pl.Expr:
+def ordered_sum(x: pl.Expr, order: str | pl.Expr | None = None) -> pl.Expr:
     """Aggregation: the sum of the non-null values of `x`, added one by one in the order of
-    `order` (row order when None), so its bits do not depend on the row order or on the
-    path Polars takes (a plain ``sum`` adds in chunks that depend on the threads). Null
-    when there is no value. `order` must be unique among the rows it sums."""
+    `order` (None: the row order, which a group of ``group_by`` or ``over`` keeps), so its
+    bits do not depend on the path Polars takes (a plain ``sum`` adds in chunks that may
+    depend on the threads). Null when there is no value. `order` must be unique among the
+    rows it sums."""
     x = x.fill_null(0.0)
     if order is not None:
         x = x.sort_by(pl.col(order) if isinstance(order, str) else order)
     return x.cum_sum().last()
 
 
-def ordered_mean(x: pl.Expr, order: str | pl.Expr | None) -> pl.Expr:
+def ordered_mean(x: pl.Expr, order: str | pl.Expr | None = None) -> pl.Expr:
     """Aggregation: the mean of the non-null values of `x` (`ordered_sum` / count); null
     when there is none."""
     n = x.count()
@@ -267,7 +275,7 @@ class FactorAnalysis:
         quantile_returns = (
             by_quantile.group_by(HORIZON, QUANTILE)
             .agg(
-                mean_bps=ordered_mean(pl.col("mean_return"), DATE) * BPS,
+                mean_bps=ordered_mean(pl.col("mean_return")) * BPS,
                 dates=pl.len().cast(pl.Int64),
             )
             .sort(HORIZON, QUANTILE)
@@ -315,6 +323,9 @@ class FactorAnalysis:
                 for h, c in columns.items()
             ),
         )
+        # one sort: every group below keeps this (date, symbol) order, so the per-date sums
+        # (`ordered_sum`) add in symbol order whatever the input's row order
+        wide = wide.sort(DATE, SYMBOL)
         day = pl.col(DATE).rank("dense")
         previous = {"partition_by": SYMBOL, "order_by": DATE}
         wide = wide.with_columns(
@@ -395,33 +406,72 @@ def _long(wide: pl.LazyFrame, horizons: Mapping[int, str]) -> pl.LazyFrame:
     ).with_columns(pl.col(HORIZON).replace_strict(names, return_dtype=pl.Int64))
 
 
+def with_correlation(
+    frame: pl.LazyFrame, x: str, y: str, keys: list[str], name: str, *, rank: bool = False
+) -> pl.LazyFrame:
+    """`frame` with column `name`: on every row, the Pearson correlation of `x` and `y` over
+    the rows of its group of `keys` where both are finite (of their average ranks among
+    those rows with `rank`: Spearman), as `information_coefficient` defines it. Each sum is a
+    running sum in the frame's row order (``cum_sum().over(keys)``): the same bits whatever
+    the threads, and window expressions rather than a per-group evaluation (fast)."""
+    both = pl.col(x).cast(pl.Float64).is_finite() & pl.col(y).cast(pl.Float64).is_finite()
+    a, b = (pl.when(both).then(pl.col(c).cast(pl.Float64)) for c in (x, y))
+    if rank:
+        a, b = (v.rank("average").over(keys).cast(pl.Float64) for v in (a, b))
+
+    def total(column: str) -> pl.Expr:
+        return pl.col(column).fill_null(0.0).cum_sum().over(keys)
+
+    def last(column: str) -> pl.Expr:
+        return pl.col(column).last().over(keys)
+
+    n = pl.col("_a").count().over(keys)
+    frame = frame.with_columns(a.alias("_a"), b.alias("_b"))
+    frame = frame.with_columns(_n=n, _sa=total("_a"), _sb=total("_b"))
+    frame = frame.with_columns(
+        _da=pl.col("_a") - last("_sa") / pl.col("_n"),
+        _db=pl.col("_b") - last("_sb") / pl.col("_n"),
+    ).with_columns(
+        _aa=pl.col("_da") ** 2, _bb=pl.col("_db") ** 2, _ab=pl.col("_da") * pl.col("_db")
+    )
+    frame = frame.with_columns(_saa=total("_aa"), _sbb=total("_bb"), _sab=total("_ab"))
+    defined = (pl.col("_n") >= 2) & (last("_saa") > 0) & (last("_sbb") > 0)
+    value = pl.when(defined).then(last("_sab") / (last("_saa") * last("_sbb")).sqrt())
+    temporary = ["_a", "_b", "_n", "_sa", "_sb", "_da", "_db", "_aa", "_bb", "_ab"]
+    return frame.with_columns(value.fill_nan(None).alias(name)).drop(
+        *temporary, "_saa", "_sbb", "_sab"
+    )
+
+
 def _by_date(long: pl.LazyFrame) -> pl.LazyFrame:
     fwd, quantile = pl.col(FWD), pl.col(QUANTILE)
+    keys = [DATE, HORIZON]
 
     def end_mean(end: str) -> pl.Expr:
-        at = quantile == pl.col(end)
-        return ordered_mean(fwd.filter(at), pl.col(SYMBOL).filter(at))
+        return ordered_mean(fwd.filter(quantile == pl.col(end)))
 
+    long = with_correlation(long, SCORE, FWD, keys, "ic")
+    long = with_correlation(long, SCORE, FWD, keys, "rank_ic", rank=True)
     return (
-        long.group_by(DATE, HORIZON)
+        long.group_by(keys)
         .agg(
             n=(pl.col(SCORE).is_not_null() & fwd.is_not_null()).sum().cast(pl.Int64),
-            ic=information_coefficient(SCORE, FWD, order=SYMBOL),
-            rank_ic=information_coefficient(SCORE, FWD, rank=True, order=SYMBOL),
+            ic=pl.col("ic").first(),
+            rank_ic=pl.col("rank_ic").first(),
             spread=end_mean("top") - end_mean("bottom"),
         )
-        .sort(DATE, HORIZON)
+        .sort(keys)
     )
 
 
 def _by_quantile(long: pl.LazyFrame, demeaned: bool) -> pl.LazyFrame:
     present = long.filter(pl.col(QUANTILE).is_not_null() & pl.col(FWD).is_not_null())
     if demeaned:
-        date_mean = ordered_mean(pl.col(FWD), SYMBOL).over(DATE, HORIZON)
+        date_mean = ordered_mean(pl.col(FWD)).over(DATE, HORIZON)
         present = present.with_columns(pl.col(FWD) - date_mean)
     return (
         present.group_by(DATE, HORIZON, QUANTILE)
-        .agg(n=pl.len().cast(pl.Int64), mean_return=ordered_mean(pl.col(FWD), SYMBOL))
+        .agg(n=pl.len().cast(pl.Int64), mean_return=ordered_mean(pl.col(FWD)))
         .sort(DATE, HORIZON, QUANTILE)
     )
 
@@ -444,11 +494,9 @@ def _turnover(wide: pl.LazyFrame) -> pl.LazyFrame:
 def _rank_autocorr(wide: pl.LazyFrame) -> pl.LazyFrame:
     both = pl.col("rank").is_not_null() & pl.col("prev_rank").is_not_null()
     return (
-        wide.group_by(DATE)
-        .agg(
-            n=both.sum().cast(pl.Int64),
-            rank_autocorr=information_coefficient("rank", "prev_rank", order=SYMBOL),
-        )
+        with_correlation(wide, "rank", "prev_rank", [DATE], "rank_autocorr")
+        .group_by(DATE)
+        .agg(n=both.sum().cast(pl.Int64), rank_autocorr=pl.col("rank_autocorr").first())
         .sort(DATE)
     )
 
@@ -498,14 +546,14 @@ def _summary(
             pl.lit("return_bps").alias("metric"), HORIZON, QUANTILE, value="mean_bps"
         ),
         turnover.group_by(QUANTILE)
-        .agg(value=ordered_mean(pl.col("turnover"), DATE))
+        .agg(value=ordered_mean(pl.col("turnover")))
         .sort(QUANTILE)
         .with_columns(metric=pl.lit("turnover"), horizon=pl.lit(None, pl.Int64)),
         autocorr.select(
             metric=pl.lit("rank_autocorr"),
             horizon=pl.lit(None, pl.Int64),
             quantile=pl.lit(None, pl.Int64),
-            value=ordered_mean(pl.col("rank_autocorr"), DATE),
+            value=ordered_mean(pl.col("rank_autocorr")),
         ),
     ]
     return pl.concat(
