@@ -16,8 +16,8 @@ from lazyflow.factor import (
     FactorAnalysis,
     factor_report,
     forward_return_columns,
-    information_coefficient,
 )
+from lazyflow.ordered import information_coefficient
 from lazyflow.stages.labels import ForwardReturns, label_columns
 
 stats = pytest.importorskip("scipy.stats")
