@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import polars as pl
 
 from lazyflow.errors import ConfigError
+from lazyflow.pipeline import Pipeline, StageLike
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage, per_symbol
-
-if TYPE_CHECKING:
-    from lazyflow.pipeline import Pipeline, StageLike
 
 
 def valid_price(column: str) -> pl.Expr:
@@ -107,8 +105,6 @@ def label_columns(stages: Pipeline | Iterable[StageLike]) -> tuple[str, ...]:
     Look-ahead tests exclude exactly these columns: a label stage is the only
     kind of stage allowed to look forward.
     """
-    from lazyflow.pipeline import Pipeline
-
     flat = stages.stages if isinstance(stages, Pipeline) else Pipeline(stages).stages
     return tuple(
         column
