@@ -16,7 +16,7 @@ import polars as pl
 from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline, StageLike
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, per_symbol
+from lazyflow.stages.base import MAX_INTEGER, Stage, per_symbol
 
 
 def valid_price(column: str) -> pl.Expr:
@@ -37,9 +37,10 @@ def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
             f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
         )
     for h in horizons:
-        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_INTEGER:
             raise ConfigError(
-                f"{caller}: parameter 'horizons' must hold positive integers, got {h!r}"
+                f"{caller}: parameter 'horizons' must hold integers in [1, {MAX_INTEGER}], "
+                f"got {h!r}"
             )
 
 
