@@ -25,16 +25,19 @@ from lazyflow.stages.base import MAX_WINDOW_VALUE
 
 PANEL = lf.synthetic_panel(n_symbols=12, n_days=80, seed=5)
 WITH_RETURNS = lf.LogReturns()(PANEL.lazy()).collect()
-SYMBOLS = sorted(PANEL["symbol"].unique())
-DATES = sorted(PANEL["date"].unique())
+#: Symbols by listing date: the first two (BTC, ETH) have every date.
+SYMBOLS = PANEL.group_by("symbol").agg(pl.col("date").min()).sort("date", "symbol")["symbol"]
 
 
 def poke(frame: pl.DataFrame, column: str, cells: dict[tuple[int, int], float | None]):
-    """`frame` with `column` set to each value of `cells`, keyed (symbol index, day index)."""
-    value = pl.col(column)
-    for (s, d), v in cells.items():
-        at = (pl.col("symbol") == SYMBOLS[s]) & (pl.col("date") == DATES[d])
-        value = pl.when(at).then(pl.lit(v, dtype=pl.Float64)).otherwise(value)
+    """`frame` with `column` set to each value of `cells`, keyed (symbol index in `SYMBOLS`,
+    row of that symbol in date order); every cell must exist."""
+    row = pl.int_range(pl.len()).over("symbol", order_by="date")
+    value, hit = pl.col(column), pl.lit(False)
+    for (s, r), v in cells.items():
+        at = (pl.col("symbol") == SYMBOLS[s]) & (row == r)
+        value, hit = pl.when(at).then(pl.lit(v, dtype=pl.Float64)).otherwise(value), hit | at
+    assert frame.select(hit.sum()).item() == len(cells)
     return frame.with_columns(value.alias(column))
 
 
@@ -48,7 +51,7 @@ def assert_finite_or_null(frame: pl.DataFrame) -> None:
 # stage, the frame it reads, the column poked, the cells: (symbol, day) -> extreme finite value
 WINDOW_CASES = [
     # the issue's example: two 1e308 dollar volumes overflow the rolling sum
-    (lf.VolumeUniverse(window=10), PANEL, "dollar_volume", {(3, 20): 1e308, (3, 21): 1e308}),
+    (lf.VolumeUniverse(window=10), PANEL, "dollar_volume", {(4, 20): 1e308, (4, 21): 1e308}),
     # close * volume overflows the product, then the sum
     (
         lf.VolumeUniverse(window=10, dollar_volume_col=None),
@@ -57,25 +60,25 @@ WINDOW_CASES = [
         {(0, 30): 1e306, (0, 31): 1e300},
     ),
     # no overflow, but a value 1e30 times the others swamps the running sum's precision
-    (lf.VolumeUniverse(window=5), PANEL, "dollar_volume", {(7, 10): 1e40, (7, 50): 3e20}),
-    (lf.EwmaVol(short_span=5, long_span=20), WITH_RETURNS, "log_returns", {(2, 9): 1e308}),
+    (lf.VolumeUniverse(window=5), PANEL, "dollar_volume", {(6, 10): 1e40, (6, 30): 3e20}),
+    (lf.EwmaVol(short_span=5, long_span=20), WITH_RETURNS, "log_returns", {(1, 9): 1e308}),
     # the square overflows, or the EWMA's weighted sum would
     (
         lf.EwmaVol(short_span=5, long_span=20, annualise=True),
         WITH_RETURNS,
         "log_returns",
-        {(5, 40): -1e200, (5, 41): 1e154, (6, 41): 1e300},
+        {(4, 40): -1e200, (4, 41): 1e154, (7, 30): 1e300},
     ),
     # the date's sum overflows
-    (lf.FundingCarry(), PANEL, "funding_rate", {(1, 7): 1e308, (2, 7): 1e308}),
+    (lf.FundingCarry(), PANEL, "funding_rate", {(0, 7): 1e308, (1, 7): 1e308}),
     # sums of squares overflow; annualising overflows
     (
         lf.FundingCarry(annualize=True),
         PANEL,
         "funding_rate",
-        {(1, 12): -1e300, (4, 12): 1e200, (9, 13): 1e307},
+        {(0, 12): -1e300, (1, 12): 1e200, (4, 13): 1e307},
     ),
-    (lf.FundingCarry(winsor=0.0), PANEL, "funding_rate", {(0, 3): 1e160, (11, 3): -1e160}),
+    (lf.FundingCarry(winsor=0.0), PANEL, "funding_rate", {(0, 3): 1e160, (1, 3): -1e160}),
 ]
 
 
@@ -108,9 +111,9 @@ def test_illiquid_coin_with_two_1e308_prints_leaves_the_universe():
     """The issue's example against a plain-python rolling mean: the least liquid coin is never
     in the top deciles, and its trail volume recovers after the prints."""
     window = 10
-    means = PANEL.group_by("symbol").agg(pl.col("dollar_volume").mean()).sort("dollar_volume")
-    illiquid = means["symbol"][0]
-    s = SYMBOLS.index(illiquid)
+    means = PANEL.group_by("symbol").agg(pl.col("dollar_volume").mean(), pl.len())
+    illiquid = means.filter(pl.col("len") > 60).sort("dollar_volume")["symbol"][0]
+    s = SYMBOLS.to_list().index(illiquid)
     panel = poke(PANEL, "dollar_volume", {(s, 20): 1e308, (s, 22): 1e308, (s, 60): 1e20})
     out = lf.VolumeUniverse(window=window, min_decile=9)(panel.lazy()).collect().sort("date")
     mine = out.filter(pl.col("symbol") == illiquid)
