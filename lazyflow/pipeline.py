@@ -19,7 +19,18 @@ from lazyflow.schema import Kind, SchemaStep
 StageLike = Callable[[pl.LazyFrame], pl.LazyFrame]
 
 
-class DeclaredStage:
+class StageClass(type):
+    """The type of stage classes: ``Deciles >> EwmaVol()`` (a class where an instance belongs)
+    builds a `Pipeline`, which raises the `ConfigError` that says so, not a TypeError."""
+
+    def __rshift__(cls, other: StageLike) -> Pipeline:
+        return Pipeline([cls, other])
+
+    def __rrshift__(cls, other: StageLike) -> Pipeline:
+        return Pipeline([other, cls])
+
+
+class DeclaredStage(metaclass=StageClass):
     """A stage that declares the columns it needs, so a pipeline checks a schema before any data
     is read. ``a >> b`` composes stages into a `Pipeline`. Subclasses implement `inputs`,
     `validate` and `transform` (see `lazyflow.Stage`)."""
@@ -71,6 +82,10 @@ class Pipeline:
     """
 
     def __init__(self, stages: Iterable[StageLike]) -> None:
+        if callable(stages) or not isinstance(stages, Iterable):
+            raise ConfigError(
+                f"Pipeline: expected a list of stages, got {type(stages).__name__} {stages!r}"
+            )
         flat: list[StageLike] = []
         for stage in stages:
             if isinstance(stage, Pipeline):

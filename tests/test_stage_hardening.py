@@ -156,11 +156,19 @@ def test_huge_parameters_are_config_errors_naming_the_parameter(stage, parameter
         lambda: lf.presets.carry() >> lf.RangeSpread,
         lambda: lf.LogReturns() >> lf.VolumeUniverse,
         lambda: lf.Pipeline([lf.LogReturns(), lf.Pipeline]),
+        lambda: lf.Deciles >> lf.EwmaVol,
+        lambda: (lambda f: f) >> lf.Deciles,
     ],
 )
 def test_a_stage_class_instead_of_an_instance_is_a_config_error(build):
     with pytest.raises(lf.ConfigError, match=r"got the class \w+, expected a stage instance"):
         build()
+
+
+@pytest.mark.parametrize("stages", [None, lf.Deciles(), lf.presets.carry(), 3])
+def test_pipeline_of_something_other_than_a_list_is_a_config_error(stages):
+    with pytest.raises(lf.ConfigError, match=r"^Pipeline: expected a list of stages, got"):
+        lf.Pipeline(stages)
 
 
 # --- class 10: internal names ---------------------------------------------------------------
