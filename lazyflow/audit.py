@@ -82,15 +82,18 @@ def audit(
         kinds[tradable] = Kind.BOOL
     kinds |= dict.fromkeys((target_col, vol_col, spread_col, price_col), Kind.NUMERIC)
     _check_columns(out_schema, kinds, tradable)
+    if date_col in DATES_COLUMNS:
+        problem = "is also the name of a column of Audit.dates: rename it"
+        raise SchemaError(CALLER, date_col, problem, out_schema)
 
     keys = [date_col, symbol_col]
     columns = [dict(plans[0].collect_schema())] + [
         {c: out for c, out in plans[k + 1].collect_schema().items() if c in step.adds}
         for k, step in enumerate(flow)
     ]
-    rows = unused_name((c for cols in columns for c in cols), "__rows")
+    rows_col = unused_name((c for cols in columns for c in cols), "__rows")
     counts = [
-        plan.select(pl.len().cast(pl.Int64).alias(rows), *_usable(cols))
+        plan.select(pl.len().cast(pl.Int64).alias(rows_col), *_usable(cols))
         for plan, cols in zip(plans, columns, strict=True)
     ]
     reason = drop_reason(target_col, vol_col, spread_col, price_col, tradable)
@@ -117,7 +120,7 @@ def audit(
         ],
         CALLER,
     )
-    if counted[0][rows][0] == 0:
+    if counted[0][rows_col][0] == 0:
         raise DataError(f"{CALLER}: the panel has no rows")
     _check_repeated(in_dups, keys, "the panel")
     _check_repeated(out_dups, keys, "the pipeline's output")
@@ -128,15 +131,10 @@ def audit(
             f"e.g. {rows}; drop them first (DropNulls(columns=('{date_col}', '{symbol_col}')))"
         )
     names = ["input", *(step.stage for step in flow)]
-    return Audit(stages=_stage_table(names, columns, counted, rows), dates=dates)
+    return Audit(stages=_stage_table(names, columns, counted, rows_col), dates=dates)
 
 
 def _check_columns(schema: pl.Schema, kinds: Mapping[str, Kind], tradable: str | None) -> None:
-    date_col = next(iter(kinds))
-    if date_col in DATES_COLUMNS:
-        raise SchemaError(
-            CALLER, date_col, "is also the name of a column of Audit.dates: rename it", schema
-        )
     for column, kind in kinds.items():
         if column not in schema:
             hint = " (pass tradable=None if the pipeline has no flag)" if column == tradable else ""

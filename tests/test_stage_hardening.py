@@ -123,6 +123,12 @@ def test_illiquid_coin_with_two_1e308_prints_leaves_the_universe():
     assert out["trail_volume"].is_finite().all()
 
 
+def test_range_spread_of_huge_prices_does_not_overflow_the_mid():
+    frame = pl.LazyFrame({"high": [1.5e308, 3.0, 1e308], "low": [1e308, 1.0, 1e308]})
+    spread = lf.RangeSpread()(frame).collect()["spread"].to_list()
+    assert spread == [0.5 * 0.5e308 / 1.25e308, 0.5, 0.0]
+
+
 # --- class 9: parameters --------------------------------------------------------------------
 
 

@@ -99,7 +99,8 @@ class Stage(DeclaredStage):
                 kind += f" {'>' if low_open else '>='} {low}"
             elif high is not None:
                 kind += f" {'<' if high_open else '<='} {high}"
-            raise self.fail(name, f"must be {kind}{' or None' if optional else ''}, got {value!r}")
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise self.fail(name, f"must be {kind}{' or None' if optional else ''}, got {shown}")
 
     def fail(self, parameter: str, problem: str) -> ConfigError:
         """A `ConfigError` that names this stage and the parameter."""

@@ -72,7 +72,7 @@ class SigmoidTarget(Stage):
         if hi == lo:
             raise self.fail("hi", f"equals lo ({lo}): the decile range is zero")
         if not math.isfinite(2.0 / (hi - lo)) or 2.0 / (hi - lo) == 0:
-            raise self.fail("hi", f"and lo ({lo}, {hi}) are too close or too far apart")
+            raise self.fail("hi", f"({hi}) and lo ({lo}) are too close or too far apart")
         if self.y_min > self.y_max:
             raise self.fail("y_min", f"({self.y_min}) is greater than y_max ({self.y_max})")
         if not math.isfinite(self.y_max - self.y_min):
