@@ -92,6 +92,14 @@ class ArchiveFile:
         return len(self.period) == 7
 
 
+def __getattr__(name: str):  # `binance.download`, imported on first use (it needs httpx)
+    if name == "download":
+        from lazyflow.data.download import download
+
+        return download
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def find_um_files(paths_or_dir: str | Path | Iterable[str | Path]) -> list[ArchiveFile]:
     """The USD-M kline and funding files named by `paths_or_dir`.
 
