@@ -270,3 +270,18 @@ def test_cli_download_binance(archive: dict, tmp_path: Path, capsys) -> None:
     assert captured.out == ""
     assert f"{archive['wrong']}: checksum mismatch" in captured.err
     assert main([*argv, "--start", "24-01"]) == 2
+
+
+def test_listing_url_and_bad_listings(archive: dict, tmp_path: Path) -> None:
+    assert lf.data.binance.download is download
+    url = archive["server"].url
+    # the listing may come from elsewhere than the files (here: the same server, by name)
+    summary = run(archive, tmp_path / "a", symbols="BBBUSDT", list_url=url + "/")
+    assert len(summary.fetched) == 4
+    with pytest.raises(lf.DataError, match=r"listing .*/nowhere answered 404"):
+        run(archive, tmp_path / "b", symbols="BBBUSDT", list_url=url + "/nowhere")
+    some_zip = f"{url}/{archive['expected'][0]}"
+    with pytest.raises(lf.DataError, match="is not S3 ListObjectsV2 XML"):
+        run(archive, tmp_path / "c", symbols="BBBUSDT", list_url=some_zip)
+    with pytest.raises(lf.DataError, match=r"cannot list .*connection error"):
+        run(archive, tmp_path / "d", list_url="http://127.0.0.1:9", retries=0)

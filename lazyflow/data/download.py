@@ -24,7 +24,6 @@ alive across thousands of small files, with connect/read timeouts per request.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -35,14 +34,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from lazyflow import __version__
 from lazyflow.data.binance import INTERVALS
+from lazyflow.data.fetch import Fetcher, FetchFailed, import_httpx
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.progress import Progress
-
-if TYPE_CHECKING:
-    import httpx
 
 DEFAULT_BASE_URL = "https://data.binance.vision"
 #: The bucket behind DEFAULT_BASE_URL; its ListObjectsV2 answers the listing.
@@ -59,7 +57,6 @@ _KEY = re.compile(
 )
 _MAX_CHECKSUM_BYTES = 4096
 _MAX_LISTING_BYTES = 64 * 2**20
-_MAX_BACKOFF = 30.0
 _WHO = "download"
 T = TypeVar("T")
 
@@ -118,7 +115,7 @@ def download(
     `retries` more attempts after a 5xx, 429 or timeout, waiting `backoff` x 2^k
     seconds (at most 30). `progress`: bars on stderr (None: when a terminal).
     """
-    http_module = _httpx()
+    httpx = import_httpx(_WHO)
     if interval not in INTERVALS:
         raise ConfigError(f"{_WHO}: interval={interval!r}; use one of {', '.join(INTERVALS)}")
     wanted = _check_symbols(symbols)
@@ -133,12 +130,13 @@ def download(
     root.mkdir(parents=True, exist_ok=True)
     list_url = list_url or (DEFAULT_LIST_URL if base_url == DEFAULT_BASE_URL else base_url)
     stop = threading.Event()
-    client = http_module.Client(
+    client = httpx.Client(
         timeout=timeout,
-        limits=http_module.Limits(max_connections=jobs, max_keepalive_connections=jobs),
+        limits=httpx.Limits(max_connections=jobs, max_keepalive_connections=jobs),
         follow_redirects=True,
+        headers={"User-Agent": f"lazyflow/{__version__}"},
     )
-    http = _Http(client, http_module, retries, backoff, stop)
+    http = Fetcher(client, retries, backoff, stop)
     with client, ThreadPoolExecutor(jobs) as pool:
         try:
             if wanted is None:
@@ -180,20 +178,10 @@ def download(
     return summary
 
 
-def _httpx():  # -> the httpx module
-    try:
-        import httpx
-    except ImportError:
-        raise ConfigError(
-            f"{_WHO}: needs the httpx package: pip install 'lazyflow[download]'"
-        ) from None
-    return httpx
-
-
 def _check_symbols(symbols: str | Iterable[str] | None) -> list[str] | None:
     if symbols is None:
         return None
-    names = sorted({symbols} if isinstance(symbols, str) else set(symbols))
+    names = [symbols] if isinstance(symbols, str) else list(symbols)
     if not names:
         raise ConfigError(f"{_WHO}: symbols is empty; pass None for every USDT perpetual")
     for name in names:
@@ -201,7 +189,7 @@ def _check_symbols(symbols: str | Iterable[str] | None) -> list[str] | None:
             raise ConfigError(
                 f"{_WHO}: symbol {name!r} is not an archive symbol (A-Z, 0-9, _; e.g. BTCUSDT)"
             )
-    return names
+    return sorted(set(names))
 
 
 def _month_range(start: str | None, end: str | None, last_day: date) -> tuple[str, str]:
@@ -230,7 +218,7 @@ def _run(pool: ThreadPoolExecutor, tasks: list[Callable[[], T]], bar: Progress) 
     return results
 
 
-def _perpetuals(http: _Http, list_url: str) -> list[str]:
+def _perpetuals(http: Fetcher, list_url: str) -> list[str]:
     """Every USDT perpetual with monthly or daily klines in the listing (delisted included)."""
     names: set[str] = set()
     for freq in ("monthly", "daily"):
@@ -241,7 +229,7 @@ def _perpetuals(http: _Http, list_url: str) -> list[str]:
 
 
 def _symbol_files(
-    http: _Http, list_url: str, symbol: str, interval: str, first: str, last: str, last_day: date
+    http: Fetcher, list_url: str, symbol: str, interval: str, first: str, last: str, last_day: date
 ) -> tuple[list[tuple[Remote, Remote | None]], bool]:
     """The (zip, its checksum) pairs of `symbol` to have, and whether it has klines at all.
 
@@ -285,7 +273,7 @@ def _period(key: str) -> str | None:
     return None if match is None else match["period"]
 
 
-def _list(http: _Http, list_url: str, prefix: str) -> tuple[list[str], list[Remote]]:
+def _list(http: Fetcher, list_url: str, prefix: str) -> tuple[list[str], list[Remote]]:
     """Folders (CommonPrefixes) and files directly under `prefix`, every page of them."""
     folders: list[str] = []
     files: list[Remote] = []
@@ -294,24 +282,26 @@ def _list(http: _Http, list_url: str, prefix: str) -> tuple[list[str], list[Remo
         params = {"list-type": "2", "prefix": prefix, "delimiter": "/"}
         if token is not None:
             params["continuation-token"] = token
-        body = http.get_bytes(list_url, params, _MAX_LISTING_BYTES)
+        try:
+            body = http.get_bytes(list_url, params, _MAX_LISTING_BYTES)
+        except FetchFailed as e:
+            raise DataError(f"{_WHO}: cannot list {prefix}: {e}") from e
         if body is None:
             raise DataError(f"{_WHO}: the listing {list_url} answered 404 for prefix {prefix}")
         try:
             page = ElementTree.fromstring(body)
-        except ElementTree.ParseError as e:
-            raise DataError(f"{_WHO}: the listing {list_url} is not S3 XML ({e})") from e
-        for node in page:
-            tag = node.tag.rpartition("}")[2]
-            if tag == "CommonPrefixes":
-                folders.append(_text(node, "Prefix"))
-            elif tag == "Contents":
-                modified = datetime.fromisoformat(
-                    _text(node, "LastModified").replace("Z", "+00:00")
-                )
-                files.append(
-                    Remote(_text(node, "Key"), int(_text(node, "Size")), modified.timestamp())
-                )
+            for node in page:
+                tag = node.tag.rpartition("}")[2]
+                if tag == "CommonPrefixes":
+                    folders.append(_text(node, "Prefix"))
+                elif tag == "Contents":
+                    stamp = _text(node, "LastModified").replace("Z", "+00:00")
+                    modified = datetime.fromisoformat(stamp).timestamp()
+                    files.append(Remote(_text(node, "Key"), int(_text(node, "Size")), modified))
+        except (ElementTree.ParseError, ValueError) as e:
+            raise DataError(
+                f"{_WHO}: the listing {list_url} is not S3 ListObjectsV2 XML ({e})"
+            ) from e
         truncated = next((n.text for n in page if n.tag.endswith("IsTruncated")), "false")
         if truncated != "true":
             return folders, files
@@ -330,7 +320,7 @@ def _text(node: ElementTree.Element, tag: str) -> str:
 
 
 def _fetch(
-    http: _Http, base_url: str, root: Path, pair: tuple[Remote, Remote | None]
+    http: Fetcher, base_url: str, root: Path, pair: tuple[Remote, Remote | None]
 ) -> tuple[str, str, int]:
     """Bring one zip and its checksum up to date: (outcome, detail, bytes fetched), with
     outcome "fetched", "skipped", "missing" or "failed"."""
@@ -365,7 +355,7 @@ def _fetch(
                 return "fetched", "", size
             problem = f"checksum mismatch: sha256 {digest}, .CHECKSUM says {expected}"
         return "failed", f"{problem} (fetched twice)", size
-    except _Failure as e:
+    except FetchFailed as e:
         return "failed", str(e), size
     finally:
         part.unlink(missing_ok=True)
@@ -384,78 +374,3 @@ def _settle(part: Path, path: Path, modified: float) -> None:
     """Stamp `part` with the listing's LastModified and move it into place."""
     os.utime(part, (modified, modified))
     os.replace(part, path)
-
-
-class _Failure(Exception):
-    """A request that failed for good (retries spent, or a status that is not retried)."""
-
-
-class _Stopped(Exception):
-    """The run is being interrupted."""
-
-
-class _Http:
-    """GETs with retries and backoff over one pooled `httpx.Client` (thread-safe)."""
-
-    def __init__(
-        self, client: httpx.Client, module, retries: int, backoff: float, stop: threading.Event
-    ) -> None:
-        self.client, self.httpx = client, module
-        self.retries, self.backoff, self.stop = retries, backoff, stop
-
-    def get_bytes(self, url: str, params: dict[str, str] | None, limit: int) -> bytes | None:
-        """The body of `url` (None on 404); at most `limit` bytes."""
-
-        def read(response: httpx.Response) -> bytes:
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise _Failure(f"{url}: the answer is larger than {limit:,} bytes")
-            return bytes(body)
-
-        return self._get(url, params, read)
-
-    def get_file(self, url: str, path: Path) -> str | None:
-        """Stream `url` into `path`; its sha256 hex digest (None on 404)."""
-
-        def write(response: httpx.Response) -> str:
-            digest = hashlib.sha256()
-            with path.open("wb") as fh:
-                for chunk in response.iter_bytes(2**16):
-                    if self.stop.is_set():
-                        raise _Stopped
-                    digest.update(chunk)
-                    fh.write(chunk)
-            return digest.hexdigest()
-
-        return self._get(url, None, write)
-
-    def _get(self, url: str, params, consume: Callable[[httpx.Response], T]) -> T | None:
-        """GET `url`: consume(response) on 200, None on 404; 5xx, 429, timeouts and
-        connection errors are retried, waiting backoff x 2^k s (or the Retry-After)."""
-        problem = ""
-        for attempt in range(self.retries + 1):
-            wait = min(self.backoff * 2**attempt, _MAX_BACKOFF)
-            try:
-                if self.stop.is_set():
-                    raise _Stopped
-                with self.client.stream("GET", url, params=params) as response:
-                    status = response.status_code
-                    if status == 404:
-                        return None
-                    if status == 200:
-                        return consume(response)
-                    problem = f"HTTP {status}"
-                    if status != 429 and status < 500:
-                        raise _Failure(f"{url}: {problem}")
-                    after = response.headers.get("Retry-After", "")
-                    if after.isdigit():
-                        wait = min(max(wait, float(after)), _MAX_BACKOFF)
-            except self.httpx.TimeoutException:
-                problem = "timed out"
-            except self.httpx.TransportError as e:
-                problem = f"connection error ({type(e).__name__}: {e})"
-            if attempt < self.retries and self.stop.wait(wait):
-                raise _Stopped
-        raise _Failure(f"{url}: {problem} after {self.retries + 1} attempts")
