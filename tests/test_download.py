@@ -285,3 +285,15 @@ def test_listing_url_and_bad_listings(archive: dict, tmp_path: Path) -> None:
         run(archive, tmp_path / "c", symbols="BBBUSDT", list_url=some_zip)
     with pytest.raises(lf.DataError, match=r"cannot list .*connection error"):
         run(archive, tmp_path / "d", list_url="http://127.0.0.1:9", retries=0)
+
+
+def test_example_config_runs_on_a_downloaded_folder(archive: dict, tmp_path: Path) -> None:
+    """examples/binance_carry.toml reads ../data/binance: download there, then run it."""
+    run(archive, tmp_path / "data" / "binance")
+    example = Path(__file__).parents[1] / "examples" / "binance_carry.toml"
+    config = tmp_path / "examples" / example.name
+    config.parent.mkdir()
+    config.write_text(example.read_text())
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    signals = pl.read_parquet(tmp_path / "out" / "signals.parquet")
+    assert set(signals["symbol"]) == {"AAAUSDT", "BBBUSDT", "CCCUSDT"}  # those with funding
