@@ -24,6 +24,7 @@ from binance_fixtures import (
 
 import lazyflow as lf
 from lazyflow.cli import main
+from lazyflow.config import load_config
 from lazyflow.data.binance import load_um_daily
 from lazyflow.data.download import DownloadSummary, download
 
@@ -75,6 +76,9 @@ def archive(tmp_path: Path):
     month_klines(src, "CCCUSDT", 40, months)
     daily_klines(src, "DDDUSDT", 50, date(2024, 3, 5), date(2024, 3, 14))  # listed in March
     daily_klines(src, "EEEUSDT", 60, date(2024, 2, 20), date(2024, 3, 14))  # Feb not published
+    write_file(kline_path(src, "FFFUSDT", "1h", "2024-01"), kline_rows(2, 0, 24, "1h"), None)
+    running = kline_path(src, "CCCUSDT", "1d", "2024-03")  # a mirror's partial month: not taken
+    write_file(running, kline_rows(3, epoch_ms(date(2024, 3, 1)), 14, "1d"), KLINE_HEADER)
     month_klines(src, "BTCUSDT_240329", 70, months[1:2])  # a delivery contract
     month_klines(src, "ETHBUSD", 80, months[1:2])  # another margin asset
     server = ArchiveServer(src, page_size=3)
@@ -92,7 +96,7 @@ def archive(tmp_path: Path):
         and "ETHBUSD" not in k
         and "/1h/" not in k
         and "2024-03-15" not in k
-        and k not in (absent, wrong)
+        and k not in (absent, wrong, key(running, src))
     )
     yield {"src": src, "server": server, "expected": expected, "absent": absent, "wrong": wrong}
     server.close()
@@ -102,9 +106,14 @@ def run(archive: dict, out: Path, **options) -> DownloadSummary:
     return download(out, base_url=archive["server"].url, today=TODAY, **(FAST | options))
 
 
-def test_full_download_then_load(archive: dict, tmp_path: Path) -> None:
+def test_full_download_then_load(archive: dict, tmp_path: Path, capsys) -> None:
     out, server = tmp_path / "out", archive["server"]
-    summary = run(archive, out)
+    summary = run(archive, out, progress=True)
+    bars = capsys.readouterr().err
+    assert (
+        "listing 6 symbols [" in bars
+        and f"downloading {len(archive['expected']) + 2} files [" in bars
+    )
     assert sorted(summary.fetched) == archive["expected"]
     assert summary.missing == {archive["absent"]: "HTTP 404"}
     assert list(summary.failed) == [archive["wrong"]]
@@ -229,8 +238,8 @@ def test_symbols_and_date_range(archive: dict, tmp_path: Path) -> None:
     assert len(summary.fetched) == 14  # March 1-14 daily klines; no funding file yet
     # a delivery contract by name is fine; bad options are config errors
     assert run(archive, tmp_path / "d", symbols="BTCUSDT_240329").fetched
-    with pytest.raises(lf.DataError, match="no 1d klines for ZZZUSDT"):
-        run(archive, tmp_path / "e", symbols=["AAAUSDT", "ZZZUSDT"])
+    with pytest.raises(lf.DataError, match="no 1d klines for FFFUSDT, ZZZUSDT"):
+        run(archive, tmp_path / "e", symbols=["AAAUSDT", "ZZZUSDT", "FFFUSDT"])
     for bad, match in (
         ({"start": "2024-13"}, "start='2024-13'"),
         ({"start": "2024-02", "end": "2024-01"}, "start=2024-02 is after end=2024-01"),
@@ -288,12 +297,37 @@ def test_listing_url_and_bad_listings(archive: dict, tmp_path: Path) -> None:
 
 
 def test_example_config_runs_on_a_downloaded_folder(archive: dict, tmp_path: Path) -> None:
-    """examples/binance_carry.toml reads ../data/binance: download there, then run it."""
+    """examples/binance_carry.toml reads ../data/binance: download there, then run its
+    pipeline and backtest (what `lazyflow run` does before writing the report)."""
     run(archive, tmp_path / "data" / "binance")
     example = Path(__file__).parents[1] / "examples" / "binance_carry.toml"
-    config = tmp_path / "examples" / example.name
-    config.parent.mkdir()
-    config.write_text(example.read_text())
-    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--quiet"]) == 0
-    signals = pl.read_parquet(tmp_path / "out" / "signals.parquet")
-    assert set(signals["symbol"]) == {"AAAUSDT", "BBBUSDT", "CCCUSDT"}  # those with funding
+    config_path = tmp_path / "examples" / example.name
+    config_path.parent.mkdir()
+    config_path.write_text(example.read_text())
+    config = load_config(config_path)
+    frame = config.pipeline()(config.data.scan()).collect()
+    assert set(frame["symbol"]) == {"AAAUSDT", "BBBUSDT", "CCCUSDT"}  # those with funding
+    assert frame["date"].max() == date(2024, 2, 28)  # March has no funding file yet
+    result = lf.backtest(frame, config.allocator, **config.backtest)
+    assert result.metrics.height > 0 and all(v is not None for v in result.summary().values())
+
+
+def test_stop_ends_a_stalled_transfer(archive: dict, tmp_path: Path) -> None:
+    """An interrupt sets `stop`: a worker blocked on a slow server gives up at its next
+    chunk or attempt instead of waiting out every retry."""
+    import threading
+
+    import httpx
+
+    from lazyflow.data.fetch import Fetcher, Stopped
+
+    server = archive["server"]
+    stalled = archive["expected"][0]
+    server.stall.add(stalled)
+    stop = threading.Event()
+    with httpx.Client(timeout=0.2) as client:
+        fetcher = Fetcher(client, retries=1000, backoff=0.0, stop=stop)
+        threading.Timer(0.5, stop.set).start()
+        with pytest.raises(Stopped):
+            fetcher.get_file(f"{server.url}/{stalled}", tmp_path / "x.part")
+    assert 2 <= len([r for r in server.requests if stalled in r]) < 1000

@@ -24,6 +24,7 @@ alive across thousands of small files, with connect/read timeouts per request.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -150,7 +151,7 @@ def download(
             unknown = [
                 s for s, (_, has_klines) in zip(wanted, plans, strict=True) if not has_klines
             ]
-            if unknown:
+            if unknown and symbols is not None:  # a name asked for, not one discovered
                 raise DataError(
                     f"{_WHO}: no {interval} klines for {', '.join(unknown)} in the archive listing"
                 )
@@ -367,7 +368,8 @@ def _up_to_date(path: Path, remote: Remote) -> bool:
         stat = path.stat()
     except FileNotFoundError:
         return False
-    return stat.st_size == remote.size and stat.st_mtime >= remote.modified
+    # to the second: some file systems keep whole seconds, the listing has milliseconds
+    return stat.st_size == remote.size and stat.st_mtime >= math.floor(remote.modified)
 
 
 def _settle(part: Path, path: Path, modified: float) -> None:
