@@ -232,3 +232,18 @@ def test_rows_without_a_time_raise(tmp_path: Path, kind: str, column: str, where
         bad = write_file(funding_path(tmp_path, "XUSDT", period), rows, FUNDING_HEADER)
     with pytest.raises(lf.DataError, match=f"{bad.name}: 2 rows with an empty {column}"):
         load_um_daily(tmp_path)
+
+
+def test_only_regular_files_and_folders(tmp_path: Path) -> None:
+    """/dev/zero would read for ever and a FIFO would hang: both are refused up front,
+    named directly or found in a folder."""
+    import os
+
+    fifo = tmp_path / "fifo" / kline_path(Path(), "XUSDT", "1d", "2024-01")
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(lf.DataError, match=f"{path} is not a regular file or a folder"):
+            load_um_daily(path)
+    with pytest.raises(lf.DataError, match=f"{fifo.name} is not a regular file"):
+        load_um_daily(tmp_path / "fifo")

@@ -114,7 +114,9 @@ def find_um_files(paths_or_dir: str | Path | Iterable[str | Path]) -> list[Archi
     for source in _sources(paths_or_dir):
         if source.is_dir():
             for path in sorted(source.rglob("*")):
-                if path.suffix in (".zip", ".csv") and path.is_file():
+                if path.suffix in (".zip", ".csv") and not path.is_dir():
+                    if not path.is_file():  # a FIFO or a device would hang or never end
+                        raise DataError(f"{_WHO}: {path} is not a regular file")
                     item = _classify(path, skip_foreign=True)
                     if item is not None:
                         found[path] = item

@@ -85,7 +85,7 @@ class Fetcher:
         connection errors are retried, waiting backoff x 2^k s (or the Retry-After)."""
         problem = ""
         for attempt in range(self.retries + 1):
-            wait = min(self.backoff * 2**attempt, MAX_BACKOFF)  # before the next attempt
+            wait = min(self.backoff * 2 ** min(attempt, 16), MAX_BACKOFF)  # before the next try
             try:
                 if self.stop.is_set():
                     raise Stopped
