@@ -5,6 +5,7 @@ delists mid-range, a file that 404s, a wrong checksum, a 503, a stalled transfer
 from __future__ import annotations
 
 import hashlib
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -331,3 +332,10 @@ def test_stop_ends_a_stalled_transfer(archive: dict, tmp_path: Path) -> None:
         with pytest.raises(Stopped):
             fetcher.get_file(f"{server.url}/{stalled}", tmp_path / "x.part")
     assert 2 <= len([r for r in server.requests if stalled in r]) < 1000
+
+
+def test_without_httpx_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setitem(sys.modules, "httpx", None)  # `import httpx` raises ImportError
+    with pytest.raises(lf.ConfigError, match=r"pip install 'lazyflow\[download\]'"):
+        download(tmp_path, "BTCUSDT", base_url="http://127.0.0.1:9")
+    assert not any(tmp_path.iterdir())
