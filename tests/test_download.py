@@ -30,7 +30,7 @@ from lazyflow.data.binance import load_um_daily
 from lazyflow.data.download import DownloadSummary, download
 
 TODAY = date(2024, 3, 15)  # the last complete day is 2024-03-14
-FAST = {"timeout": 1.0, "retries": 2, "backoff": 0.0, "jobs": 4, "progress": False}
+FAST = {"timeout": 5.0, "retries": 2, "backoff": 0.0, "jobs": 4, "progress": False}
 UM = "data/futures/um"
 
 
@@ -172,7 +172,9 @@ def test_interrupted_transfer_then_resumed(archive: dict, tmp_path: Path) -> Non
     assert load_um_daily(out, symbols="BBBUSDT")["date"].min() == date(2024, 1, 1)
     server.stall.clear()
     resumed = run(archive, out)
-    assert resumed.fetched == [stalled]
+    # what failed (only the stalled file, unless a busy machine slowed another past 0.3 s)
+    assert stalled in resumed.fetched
+    assert set(resumed.fetched) == set(summary.failed) - {archive["wrong"]}
     assert (out / stalled).read_bytes() == (archive["src"] / stalled).read_bytes()
     assert load_um_daily(out).equals(
         load_um_daily([archive["src"] / k for k in archive["expected"]])
@@ -266,7 +268,7 @@ def test_cli_download_binance(archive: dict, tmp_path: Path, capsys) -> None:
         "--symbols",
         "AAAUSDT,BBBUSDT",
     ]
-    argv += ["--start", "2023-12", "--end", "2024-02", "--timeout", "1", "--jobs", "2"]
+    argv += ["--start", "2023-12", "--end", "2024-02", "--timeout", "5", "--jobs", "2"]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "fetched 10 files" in text and "missing 0, failed 0" in text
@@ -331,7 +333,7 @@ def test_stop_ends_a_stalled_transfer(archive: dict, tmp_path: Path) -> None:
         threading.Timer(0.5, stop.set).start()
         with pytest.raises(Stopped):
             fetcher.get_file(f"{server.url}/{stalled}", tmp_path / "x.part")
-    assert 2 <= len([r for r in server.requests if stalled in r]) < 1000
+    assert 1 <= len([r for r in server.requests if stalled in r]) < 1000
 
 
 def test_without_httpx_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
