@@ -1,9 +1,9 @@
 """lazyflow: a lazy Polars pipeline DSL for cross-sectional factor research and backtesting.
 
-import lazyflow as lf
-panel = lf.synthetic_panel(n_symbols=300, n_days=1600, seed=0)
-frame = lf.presets.carry()(panel.lazy()).collect()
-result = lf.backtest(frame, lf.BufferedAllocator(lambda_risk=2, gamma_cost=0.3))
+    import lazyflow as lf
+    panel = lf.synthetic_panel(n_symbols=300, n_days=1600, seed=0)
+    frame = lf.presets.carry()(panel.lazy()).collect()
+    result = lf.backtest(frame, lf.BufferedAllocator(lambda_risk=2, gamma_cost=0.3))
 """
 
 from lazyflow import presets

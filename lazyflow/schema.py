@@ -29,3 +29,4 @@ class Kind(Enum):
         if self is Kind.SYMBOL:
             return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
         return dtype == pl.Boolean
+

@@ -57,6 +57,8 @@ def vectors(seed, n):
     )
 
 
+
+
 @given(alloc=allocators, seed=st.integers(0, 10_000), n=st.integers(1, 12))
 def test_one_date_matches_the_notebook(alloc, seed, n):
     x_prev, is_new, target, vol, spread = vectors(seed, n)
