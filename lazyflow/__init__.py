@@ -34,8 +34,7 @@ from lazyflow.stages import (
 )
 from lazyflow.stages.labels import label_columns
 from lazyflow.sweeps import grid_allocators, grid_pipelines, sweep
-
-__version__ = "0.1.0"
+from lazyflow.version import __version__
 
 __all__ = [
     "PANEL_COLUMNS",

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from lazyflow import __version__, presets
+from lazyflow import presets
 from lazyflow.config import DataConfig, RunConfig, load_config
 from lazyflow.errors import ConfigError, LazyflowError, SchemaError
 from lazyflow.portfolio import backtest
@@ -33,6 +33,7 @@ from lazyflow.report import (
 )
 from lazyflow.sweep_config import load_sweep_config
 from lazyflow.sweeps import ENGINES, sweep
+from lazyflow.version import __version__
 
 PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
 

@@ -38,7 +38,8 @@ from pathlib import Path
 
 import polars as pl
 
-from lazyflow.data.dates import DATE_RANGE, END_EPOCH_MS, MS_PER_DAY
+from lazyflow.data.dates import DATE_RANGE, END_EPOCH_MS, INTERVALS, MS_PER_DAY
+from lazyflow.data.download import download as download  # re-exported: lf.data.binance.download
 from lazyflow.data.panel import PANEL_COLUMNS
 from lazyflow.errors import ConfigError, DataError
 
@@ -58,7 +59,6 @@ KLINE_COLUMNS = (
 )
 FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
 # Kline intervals that divide a UTC day, so they resample to daily bars.
-INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 KINDS = {"klines": KLINE_COLUMNS, "fundingRate": FUNDING_COLUMNS}
 
 _NAME = re.compile(
@@ -90,14 +90,6 @@ class ArchiveFile:
     @property
     def monthly(self) -> bool:
         return len(self.period) == 7
-
-
-def __getattr__(name: str):  # `binance.download`, imported on first use (it needs httpx)
-    if name == "download":
-        from lazyflow.data.download import download
-
-        return download
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def find_um_files(paths_or_dir: str | Path | Iterable[str | Path]) -> list[ArchiveFile]:

@@ -16,3 +16,5 @@ DATE_RANGE = f"{MIN_DATE}..{MAX_DATE}"
 MS_PER_DAY = 86_400_000
 #: Epoch milliseconds (UTC) of the first instant after MAX_DATE.
 END_EPOCH_MS = ((MAX_DATE - MIN_DATE).days + 1) * MS_PER_DAY
+#: Binance kline intervals the loader and the downloader accept (up to one day).
+INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")

@@ -37,11 +37,11 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from lazyflow import __version__
-from lazyflow.data.binance import INTERVALS
+from lazyflow.data.dates import INTERVALS
 from lazyflow.data.fetch import Fetcher, FetchFailed, import_httpx
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.progress import Progress
+from lazyflow.version import __version__
 
 DEFAULT_BASE_URL = "https://data.binance.vision"
 #: The bucket behind DEFAULT_BASE_URL; its ListObjectsV2 answers the listing.
