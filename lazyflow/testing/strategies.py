@@ -118,7 +118,9 @@ def panels(
         scale = 1 if ties else 1000
         close = [c / scale for c in numbers(1, 20, 1000)]
         opens = [c / scale for c in numbers(1, 20, 1000)]
-        up, down = numbers(0, 3, 1), numbers(0, 3, 1)
+        up, down = (
+            draw(st.lists(st.integers(0, 3), min_size=rows, max_size=rows)) for _ in range(2)
+        )
         volume = [float(v) / scale for v in numbers(0, 20, 1000)]
         columns: dict[str, list] = {
             "date": [START + dt.timedelta(days=d) for d, _ in cells],
