@@ -23,6 +23,7 @@ from lazyflow.pipeline import Pipeline, StageLike, stage_name
 from lazyflow.stages.base import Stage
 from lazyflow.stages.labels import label_columns
 from lazyflow.testing.compare import (
+    differences,
     differs,
     first_difference,
     key_difference,
@@ -47,6 +48,10 @@ def describe_short(stage: StageLike) -> str:
         if isinstance(stage, Stage)
         else getattr(stage, "__qualname__", stage_name(stage))
     )
+
+
+#: The column that numbers the cases stacked for one comparison (see `Subject.compare`).
+CASE = "_lazyflow_testing_case"
 
 
 class Subject:
@@ -100,34 +105,46 @@ class Subject:
 
     def compare(
         self,
-        expected: pl.DataFrame,
-        actual: pl.DataFrame,
-        labels: tuple[str, str],
+        cases: Sequence[tuple[pl.DataFrame, pl.DataFrame, tuple[str, str]]],
         skip: Iterable[str] = (),
     ) -> None:
-        """Raise unless the two outputs hold the same rows (by key, any order), the same
-        columns and bit-identical values (columns in `skip` only need the same dtype)."""
-        on_e, on_a = labels
-        self.has_keys(expected, on_e)
-        self.has_keys(actual, on_a)
-        if expected.schema != actual.schema:
-            raise self.fail(schema_problem(expected.schema, actual.schema, labels))
-        keys = key_difference(expected, actual, self.keys)
-        if keys is not None:
-            key, n_e, n_a, n = keys
+        """Raise unless, in each case ``(expected, actual, (how expected, how actual))``, the
+        two outputs hold the same rows (by key, any order), the same columns and bit-identical
+        values (columns in `skip` need only the same dtype). The cases are stacked and
+        compared in one pass; the first case that differs is reported."""
+        for expected, actual, (on_e, on_a) in cases:
+            self.has_keys(expected, on_e)
+            self.has_keys(actual, on_a)
+            if expected.schema != actual.schema:
+                raise self.fail(schema_problem(expected.schema, actual.schema, (on_e, on_a)))
+        keys = (CASE, *self.keys)
+        expected, actual = (
+            pl.concat(
+                [frame.with_columns(pl.lit(i, pl.Int32).alias(CASE)) for i, frame in enumerate(f)]
+            )
+            for f in zip(*[case[:2] for case in cases], strict=True)
+        )
+        found = key_difference(expected, actual, keys)
+        if found is not None:
+            (case, *key), n_e, n_a, _ = found
+            on_e, on_a = cases[case][2]
+            n = key_difference(*cases[case][:2], self.keys)[3]
             raise self.fail(
                 f"row {self.where(key)} appears {n_e} time(s) {on_e} but {n_a} {on_a} "
                 f"({n} (date, symbol) keys differ)"
             )
-        skip = set(skip) | set(self.keys)
+        skip = {*skip, *keys}
         columns = [c for c in expected.columns if c not in skip]
         diff = first_difference(
-            sort_by_keys(expected, self.keys), sort_by_keys(actual, self.keys), self.keys, columns
+            sort_by_keys(expected, keys), sort_by_keys(actual, keys), keys, columns
         )
         if diff is not None:
+            case, *key = diff.key
+            e, a, (on_e, on_a) = cases[case]
+            n = differs(*(sort_by_keys(f, self.keys)[diff.column] for f in (e, a))).sum()
             raise self.fail(
-                f"column {diff.column!r} at {self.where(diff.key)} is {show(diff.expected)} "
-                f"{on_e} but {show(diff.actual)} {on_a} ({diff.n_rows} row(s) differ)"
+                f"column {diff.column!r} at {self.where(key)} is {show(diff.expected)} "
+                f"{on_e} but {show(diff.actual)} {on_a} ({n} row(s) differ)"
             )
 
     # -- the checks --------------------------------------------------------------------
@@ -140,15 +157,14 @@ class Subject:
             return
         labels = label_columns(Pipeline([self.stage]))
         plans = [self.run(self.panel.filter(pl.col(date) <= t)) for t in cuts]
-        full = self.output
+        cases = []
         for t, part in zip(cuts, pl.collect_all(plans), strict=True):
             self.has_keys(part, f"on the panel cut after {show(t)}")
-            self.compare(
-                full.filter(pl.col(date) <= t),
-                part,
-                ("on the full panel", f"on the panel cut after {show(t)}"),
-                skip=labels,
+            on_full = self.output.filter(pl.col(date) <= t)
+            cases.append(
+                (on_full, part, ("on the full panel", f"on the panel cut after {show(t)}"))
             )
+        self.compare(cases, skip=labels)
 
     def row_order(self, seed: int = 0) -> None:
         panel = self.panel
@@ -159,8 +175,12 @@ class Subject:
             "with the rows reversed": panel.reverse(),
         }
         outputs = pl.collect_all([self.run(p) for p in orders.values()])
-        for label, out in zip(orders, outputs, strict=True):
-            self.compare(self.output, out, ("with the rows as given", label))
+        self.compare(
+            [
+                (self.output, out, ("with the rows as given", label))
+                for label, out in zip(orders, outputs, strict=True)
+            ]
+        )
 
     def preserves_rows(self) -> None:
         panel, out = self.panel, self.output
@@ -179,7 +199,7 @@ class Subject:
                 f"row {self.where(key)} appears {n_in} time(s) in the panel but {n_out} in the "
                 f"output ({panel.height} rows in, {out.height} out; {n} keys differ)"
             )
-        moved = np.flatnonzero(np.logical_or.reduce([differs(panel[k], out[k]) for k in self.keys]))
+        moved = np.flatnonzero(differences(panel, out, self.keys).any(axis=1))
         if moved.size:
             i = int(moved[0])
             raise self.fail(
@@ -238,9 +258,13 @@ class Subject:
         selected = [*self.keys, *columns]
         self.has_keys(alone, "on the masked rows alone")
         self.compare(
-            alone.select(selected),
-            out.filter(inside).select(selected),
-            ("on the rows inside the mask alone", "on the whole panel"),
+            [
+                (
+                    alone.select(selected),
+                    out.filter(inside).select(selected),
+                    ("on the rows inside the mask alone", "on the whole panel"),
+                )
+            ]
         )
 
 

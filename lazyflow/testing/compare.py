@@ -37,17 +37,37 @@ def show(value: object) -> str:
     return repr(value) if isinstance(value, float | str) else str(value)
 
 
+def differences(expected: pl.DataFrame, actual: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """A (rows, columns) boolean array: True where the two frames' `columns` differ bitwise
+    (see the module docstring), row by row. One Polars query for all the columns.
+
+    Floats: Polars' ``ne_missing`` is IEEE equality with null equal to null and NaN equal
+    to NaN; it sees every other difference of bits except ``-0.0`` against ``0.0``, which
+    ``1/x`` tells apart (``-inf`` against ``inf``).
+    """
+    if not columns:
+        return np.zeros((expected.height, 0), dtype=bool)
+    theirs = {c: f"{c} (actual)" for c in columns}
+    both = pl.concat(
+        [expected.select(columns), actual.select(columns).rename(theirs)], how="horizontal"
+    )
+    checks = []
+    for column in columns:
+        a, b = pl.col(column), pl.col(theirs[column])
+        if expected.schema[column] != actual.schema[column]:
+            checks.append(pl.repeat(True, pl.len()).alias(column))
+            continue
+        differ = a.ne_missing(b)
+        if expected.schema[column].is_float():
+            signed_zeros = (a == 0) & (b == 0) & ((1.0 / a) != (1.0 / b))
+            differ = differ | signed_zeros.fill_null(False)
+        checks.append(differ.alias(column))
+    return both.select(checks).to_numpy()
+
+
 def differs(a: pl.Series, b: pl.Series) -> np.ndarray:
-    """Per row, True where `a` and `b` differ bitwise (see the module docstring)."""
-    if a.dtype != b.dtype:
-        return np.ones(a.len(), dtype=bool)
-    if not a.dtype.is_float():
-        return a.ne_missing(b).to_numpy()
-    null_a, null_b = a.is_null().to_numpy(), b.is_null().to_numpy()
-    x, y = a.fill_null(0.0).to_numpy(), b.fill_null(0.0).to_numpy()
-    unsigned = f"u{x.dtype.itemsize}"
-    bits = (x.view(unsigned) != y.view(unsigned)) & ~(np.isnan(x) & np.isnan(y))
-    return (null_a != null_b) | (bits & ~null_a)
+    """Per row, True where the series `a` and `b` differ bitwise."""
+    return differences(a.to_frame("x"), b.to_frame("x"), ["x"])[:, 0]
 
 
 def sort_by_keys(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
@@ -89,12 +109,16 @@ def first_difference(
     """The first differing value of `columns` between two frames of the same rows, aligned
     position by position (sort both by key first); the earliest row wins, then the first
     column. None when every value is bit-identical."""
-    found: list[tuple[int, int, Difference]] = []
-    for order, name in enumerate(columns):
-        rows = np.flatnonzero(differs(expected[name], actual[name]))
-        if rows.size:
-            i = int(rows[0])
-            key = tuple(expected[k][i] for k in keys)
-            diff = Difference(name, key, expected[name][i], actual[name][i], int(rows.size))
-            found.append((i, order, diff))
-    return min(found, key=lambda item: item[:2])[2] if found else None
+    found = differences(expected, actual, columns)
+    if not found.any():
+        return None
+    row = int(np.argmax(found.any(axis=1)))
+    col = int(np.argmax(found[row]))
+    name = columns[col]
+    return Difference(
+        name,
+        expected.select(keys).row(row),
+        expected[name][row],
+        actual[name][row],
+        int(found[:, col].sum()),
+    )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 
+import numpy as np
 import polars as pl
 
 from lazyflow.data import PANEL_COLUMNS
@@ -21,9 +23,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 
 #: The first date a drawn panel can hold.
 START = dt.date(2021, 1, 1)
-
-#: Bad cells are drawn as an integer in [0, RATE_STEPS): the rates' resolution is 1/1000.
-RATE_STEPS = 1000
 
 Range = int | tuple[int, int]
 
@@ -52,9 +51,10 @@ def panels(
       so equal values on a date are common. ``False``: open, close, volume, funding and
       float `extra` columns each hold distinct values (high, low and dollar volume derive
       from them).
-    - `nulls`, `nans`, `infs`: the rate (about, per cell) of null, NaN and +-inf in the
-      numeric columns (nulls only in integer and boolean `extra` columns; keys are never
-      bad). Rates add up to at most 1.
+    - `nulls`, `nans`, `infs`: each numeric cell is, independently, null with probability
+      `nulls`, NaN with `nans` and +inf or -inf with `infs` (integer and boolean `extra`
+      columns only take nulls; keys are never bad). The rates add up to at most 1. Which
+      cells are bad comes from one drawn seed, so shrinking reduces it as a whole.
     - `extra`: column name -> a Polars dtype (boolean: a mask; integer: a group 0..3;
       float: numbers drawn like funding; string: a label g0..g3) or a hypothesis strategy
       of one row's value (drawn as is, no bad cells added).
@@ -81,10 +81,6 @@ def panels(
                 f"panels: extra column {name!r} must be a boolean, integer, float or string "
                 f"dtype or a hypothesis strategy, got {kind!r}"
             )
-    # thresholds on one integer draw per cell: [0, good) good, then null, NaN, +inf, -inf
-    good = round(RATE_STEPS * (1 - sum(rates.values())))
-    cut_null = good + round(RATE_STEPS * nulls)
-    cut_nan = cut_null + round(RATE_STEPS * nans)
 
     @st.composite
     def draw_panel(draw) -> pl.DataFrame:
@@ -149,14 +145,16 @@ def panels(
                 )
             )
             columns[name] = [float(v) / scale for v in values] if dtype.is_float() else values
-        if good < RATE_STEPS:
+        if any(rates.values()):
+            # which cells are bad: independent draws at the exact rates, from one seed
+            rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="bad cells"))
             for name, dtype in schema.items():
                 if name in ("date", "symbol") or name not in columns:
                     continue
-                kinds = draw(st.lists(st.integers(0, RATE_STEPS - 1), min_size=rows, max_size=rows))
+                u, sign = rng.random(rows), rng.random(rows) < 0.5
                 columns[name] = [
-                    spoil(v, k, dtype.is_float(), good, cut_null, cut_nan)
-                    for v, k in zip(columns[name], kinds, strict=True)
+                    spoil(v, x, neg, dtype.is_float(), rates)
+                    for v, x, neg in zip(columns[name], u, sign, strict=True)
                 ]
         frame = pl.DataFrame(columns, schema_overrides=schema)
         if shuffle:
@@ -199,14 +197,14 @@ def extra_values(dtype: pl.DataType | type[pl.DataType], ties: bool) -> SearchSt
     return None
 
 
-def spoil(value: object, kind: int, is_float: bool, good: int, cut_null: int, cut_nan: int):
-    """`value`, or the bad value that the cell's draw `kind` picks (see `panels`)."""
-    if kind < good:
-        return value
-    if kind < cut_null:
+def spoil(value: object, u: float, negative: bool, is_float: bool, rates: dict[str, float]):
+    """`value`, or the bad value that the cell's uniform draw `u` picks: null below the null
+    rate, then NaN and then +-inf (by `negative`) within the next two rates; a non-float
+    column only turns null."""
+    if u < rates["null"]:
         return None
-    if not is_float:
+    if not is_float or u >= sum(rates.values()):
         return value
-    if kind < cut_nan:
-        return float("nan")
-    return float("inf") if kind % 2 else float("-inf")
+    if u < rates["null"] + rates["nan"]:
+        return math.nan
+    return -math.inf if negative else math.inf
