@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -458,3 +459,23 @@ def test_lazyflow_and_the_checks_import_without_hypothesis():
     assert "lazyflow.testing.panels needs hypothesis: pip install 'lazyflow[testing]'" in (
         done.stdout
     )
+
+
+def readme_recipes() -> list[str]:
+    """The python blocks of the README's "Test your own stages" section."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Test your own stages\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_the_readme_recipes_run(monkeypatch):
+    """The Stage subclass example passes its checks; the Factor recipes run once the factor
+    algebra (lf.Factor, lf.ts, lf.cs) is in lazyflow."""
+    recipe, examples = readme_recipes()
+    module = types.ModuleType("readme_recipes")
+    monkeypatch.setitem(sys.modules, module.__name__, module)  # for the dataclass
+    exec(compile(recipe + examples, "README.md", "exec"), module.__dict__)
+    module.test_reversal()
+    if hasattr(lf, "Factor"):
+        module.test_momentum()
+        module.test_ranked_delta()
