@@ -238,9 +238,9 @@ class Subject:
             raise ConfigError(
                 f"{self.check}: {self.name} adds no column; name the masked ones with columns="
             )
-        missing = [c for c in columns if c not in out.columns]
+        missing = [c for c in [mask, *columns] if c not in out.columns]
         if missing:
-            raise self.fail(f"masked column {missing[0]!r} is missing from the output")
+            raise self.fail(f"column {missing[0]!r} is missing from the output")
         inside = out[mask].fill_null(False)
         found = []
         for order, column in enumerate(columns):
@@ -307,8 +307,9 @@ def check_causal(
 ) -> None:
     """No look-ahead: for each cut date T, the stage on the panel's rows dated <= T gives,
     bit for bit, its output on the whole panel restricted to dates <= T (same rows, same
-    columns, same values). ``cut=None`` tries every date of the panel but the last; a date
-    or a sequence of dates tries those. The output columns of label stages (``is_label``,
+    columns, same values). ``cut=None`` tries every date of the panel but the last (one run
+    of the stage per date: on a long panel pass a few dates); a date or a sequence of dates
+    tries those. The output columns of label stages (``is_label``,
     e.g. `ForwardReturns`), which look ahead on purpose, are exempt (their dtype still
     counts)."""
     Subject("check_causal", stage, panel, date_col, symbol_col).causal(cut)

@@ -52,17 +52,18 @@ def panels(
       float `extra` columns each hold distinct values (high, low and dollar volume derive
       from them).
     - `nulls`, `nans`, `infs`: each numeric cell is, independently, null with probability
-      `nulls`, NaN with `nans` and +inf or -inf with `infs` (integer and boolean `extra`
-      columns only take nulls; keys are never bad). The rates add up to at most 1. Which
+      `nulls`, NaN with `nans` and +inf or -inf with `infs` (integer, boolean and string
+      `extra` columns only take nulls; keys are never bad). The rates add up to at most 1. Which
       cells are bad comes from one drawn seed, so shrinking reduces it as a whole.
     - `extra`: column name -> a Polars dtype (boolean: a mask; integer: a group 0..3;
-      float: numbers drawn like funding; string: a label g0..g3) or a hypothesis strategy
-      of one row's value (drawn as is, no bad cells added).
+      float: a score, -10..10 in whole numbers, or distinct multiples of 0.001 in
+      -1000..1000 without ties; string: a label g0..g3) or a hypothesis strategy of one
+      row's value (drawn as is, no bad cells added).
     - `shuffle`: rows in a random order (else sorted by date, symbol).
 
     Prices are consistent: ``low <= min(open, close)``, ``high >= max(open, close)``,
     ``low > 0``; ``dollar_volume = close * volume`` (bad cells aside). The defaults keep a
-    panel under 72 rows, so a check of a pipeline on it takes milliseconds.
+    panel to at most 72 rows, so a check of a pipeline on it takes milliseconds.
     """
     sym_lo, sym_hi = bounds("n_symbols", n_symbols)
     date_lo, date_hi = bounds("n_dates", n_dates)
@@ -166,7 +167,10 @@ def panels(
 
 def bounds(name: str, value: Range) -> tuple[int, int]:
     """`value` (a number or a (min, max) range) as an inclusive range of positive integers."""
-    lo, hi = (value, value) if isinstance(value, int) else tuple(value)
+    pair = (value, value) if isinstance(value, int) else value
+    if not isinstance(pair, tuple | list) or len(pair) != 2:
+        pair = (None, None)
+    lo, hi = pair
     for v in (lo, hi):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(
