@@ -260,7 +260,8 @@ def test_check_schema_names_the_column_and_both_dtypes():
     check_schema(liquid_flag, TINY)  # a plain callable declares what Polars infers
     message = (
         "check_schema: VolumeRankDeclaredFloat(output_col='volume_rank'): column 'volume_rank' "
-        "is Float64 in the declared schema but UInt32 in the output"
+        "is Float64 in the declared schema but UInt32 in the output, e.g. 1 at "
+        "(date=2021-01-01, symbol='A')"
     )
     with pytest.raises(AssertionError, match=re.escape(message)):
         check_schema(VolumeRankDeclaredFloat(), TINY)

@@ -219,10 +219,16 @@ class Subject:
     def schema(self) -> None:
         declared = Pipeline([self.stage]).validate(self.panel.schema)
         produced = self.output.schema
-        if declared != produced:
-            raise self.fail(
-                schema_problem(declared, produced, ("in the declared schema", "in the output"))
-            )
+        if declared == produced:
+            return
+        problem = schema_problem(declared, produced, ("in the declared schema", "in the output"))
+        column = next((c for c in declared if declared[c] != produced.get(c)), None)
+        out = self.output
+        if column in produced and out.height and all(k in out.columns for k in self.keys):
+            first = sort_by_keys(out, self.keys).row(0, named=True)
+            key = tuple(first[k] for k in self.keys)
+            problem += f", e.g. {show(first[column])} at {self.where(key)}"
+        raise self.fail(problem)
 
     def mask(self, mask: str, columns: Sequence[str] | None = None) -> None:
         panel = self.panel
@@ -354,7 +360,8 @@ def check_schema(
     data is read: a `Stage`'s ``validate`` (the panel's columns plus its ``outputs()``), a
     pipeline's stage by stage, and for a plain callable the schema Polars infers for its
     plan on an empty frame with the panel's schema (what a pipeline relies on). Produced
-    is the schema of the collected output."""
+    is the schema of the collected output. A dtype mismatch shows the output's value on its
+    first row (in key order)."""
     Subject("check_schema", stage, panel, date_col, symbol_col).schema()
 
 

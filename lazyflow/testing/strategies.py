@@ -63,7 +63,9 @@ def panels(
 
     Prices are consistent: ``low <= min(open, close)``, ``high >= max(open, close)``,
     ``low > 0``; ``dollar_volume = close * volume`` (bad cells aside). The defaults keep a
-    panel to at most 72 rows, so a check of a pipeline on it takes milliseconds.
+    panel to at most 72 rows, so a check of a pipeline on it takes milliseconds. Keep panels
+    to a few hundred rows: every value is a hypothesis draw, and hypothesis refuses
+    examples much larger than that (use `lf.synthetic_panel` for big panels).
     """
     sym_lo, sym_hi = bounds("n_symbols", n_symbols)
     date_lo, date_hi = bounds("n_dates", n_dates)
