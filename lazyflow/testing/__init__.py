@@ -47,3 +47,7 @@ def __getattr__(name: str) -> Any:
 
         return panels
     raise AttributeError(f"module 'lazyflow.testing' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "panels"])
