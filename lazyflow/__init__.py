@@ -6,7 +6,7 @@
     result = lf.backtest(frame, lf.BufferedAllocator(lambda_risk=2, gamma_cost=0.3))
 """
 
-from lazyflow import presets
+from lazyflow import presets, testing
 from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
@@ -70,4 +70,5 @@ __all__ = [
     "scan_panel",
     "sweep",
     "synthetic_panel",
+    "testing",
 ]
