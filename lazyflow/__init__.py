@@ -6,7 +6,7 @@
     result = lf.backtest(frame, lf.BufferedAllocator(lambda_risk=2, gamma_cost=0.3))
 """
 
-from lazyflow import presets
+from lazyflow import presets, testing
 from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
@@ -34,9 +34,8 @@ from lazyflow.stages import (
 )
 from lazyflow.stages.labels import label_columns
 from lazyflow.sweeps import SweepResult, grid_allocators, grid_pipelines, sweep, sweep_result
+from lazyflow.version import __version__
 from lazyflow.walk_forward import WalkForwardResult, walk_forward
-
-__version__ = "0.1.0"
 
 __all__ = [
     "PANEL_COLUMNS",
@@ -75,5 +74,6 @@ __all__ = [
     "sweep",
     "sweep_result",
     "synthetic_panel",
+    "testing",
     "walk_forward",
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from lazyflow import __version__, presets
+from lazyflow import presets
 from lazyflow.config import DataConfig, RunConfig, load_config
 from lazyflow.errors import ConfigError, LazyflowError, SchemaError
 from lazyflow.portfolio import backtest
@@ -35,6 +35,7 @@ from lazyflow.report import (
 )
 from lazyflow.sweep_config import load_sweep_config
 from lazyflow.sweeps import ENGINES, sweep_result
+from lazyflow.version import __version__
 from lazyflow.walk_forward import walk_forward
 
 PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
@@ -139,7 +140,66 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", help="kline interval to use when a symbol has several (e.g. 1h)"
     )
     binance.set_defaults(command=_ingest_binance)
+    _download_parser(sub, common)
     return parser
+
+
+def _download_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`lazyflow download binance`: the archive's USD-M klines and funding files."""
+    from lazyflow.data.download import DEFAULT_BASE_URL
+
+    download = sub.add_parser("download", help="fetch a public data archive into a folder")
+    sources = download.add_subparsers(required=True, metavar="SOURCE")
+    binance = sources.add_parser(
+        "binance",
+        parents=[common],
+        help="Binance USD-M klines and funding files (incremental, checksums verified)",
+    )
+    binance.add_argument("--out", type=Path, required=True, help="archive folder to fill")
+    binance.add_argument(
+        "--symbols", type=_symbols, help="comma-separated (default: every USDT perpetual)"
+    )
+    binance.add_argument("--start", help="first month, YYYY-MM (default: the first listed)")
+    binance.add_argument("--end", help="last month, YYYY-MM (default: the last complete day)")
+    binance.add_argument("--interval", default="1d", help="kline interval (default 1d)")
+    binance.add_argument("--jobs", type=_positive, default=8, help="files at a time (default 8)")
+    binance.add_argument(
+        "--base-url", default=DEFAULT_BASE_URL, help=f"file server (default {DEFAULT_BASE_URL})"
+    )
+    binance.add_argument(
+        "--list-url", help="bucket listing (default: the archive's S3 bucket, or --base-url)"
+    )
+    binance.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per connect or read (default 30)"
+    )
+    binance.add_argument(
+        "--retries", type=int, default=4, help="retries after a 5xx or timeout (default 4)"
+    )
+    binance.set_defaults(command=_download_binance)
+
+
+def _download_binance(args: argparse.Namespace) -> int:
+    """Exit 1 when some file failed (each is named on stderr), else 0."""
+    from lazyflow.data.download import download
+
+    summary = download(
+        args.out,
+        args.symbols,
+        start=args.start,
+        end=args.end,
+        interval=args.interval,
+        jobs=args.jobs,
+        base_url=args.base_url,
+        list_url=args.list_url,
+        timeout=args.timeout,
+        retries=args.retries,
+        progress=_bar(args.quiet),
+    )
+    for key, problem in summary.failed.items():
+        print(f"lazyflow: failed: {key}: {problem}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{summary}; into {args.out}")
+    return 1 if summary.failed else 0
 
 
 def _positive(text: str) -> int:

@@ -53,6 +53,7 @@ from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import BufferedAllocator, backtest
 from lazyflow.stages.base import Stage
 from lazyflow.stages.labels import ForwardReturns, check_horizons, label_columns
+from lazyflow.version import __version__
 
 SECTIONS = ("data", "stages", "factor", "allocator", "backtest", "output")
 #: Horizons of the ForwardReturns stage that the factor analysis appends by default.
@@ -204,8 +205,6 @@ class RunConfig:
     def parameters(self) -> dict[str, Any]:
         """The run as plain data: lazyflow's version, the data source, the stages (type and
         non-default parameters), every allocator field and every backtest setting."""
-        from lazyflow import __version__
-
         defaults = _backtest_defaults()
         return {
             "lazyflow": __version__,

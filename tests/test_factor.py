@@ -616,11 +616,11 @@ def test_degenerate_frames_give_nulls_not_errors():
         (lambda: FactorAnalysis().tables("x.parquet"), ("FactorAnalysis.tables", "'frame'")),
         (
             lambda: factor_report(factor_panel(0), horizons=(2**63,)),
-            ("factor_report", "'horizons'", "from 1 to 1,000,000", str(2**63)),
+            ("factor_report", "'horizons'", "in [1, 2147483647]", str(2**63)),
         ),
         (
             lambda: factor_report(factor_panel(0), horizons=(10**400,)),
-            ("factor_report", "'horizons'", "from 1 to"),
+            ("factor_report", "'horizons'", "in [1, "),
         ),
         (
             lambda: ForwardReturns(horizons=(2**63,))(factor_panel(0).lazy()),

@@ -1,8 +1,9 @@
 """Fuzz: messy panels through the whole pipeline, the audit and the backtest.
 
 Every panel either makes lazyflow raise a `LazyflowError` or gives metrics that are all
-finite; no other exception, ever. When both the audit and the backtest run, their counts of
-untradable rows agree.
+finite; no other exception, ever. Every column the pipeline adds is finite or null, whatever
+extreme finite values (1e308) the panel holds. When both the audit and the backtest run, their
+counts of untradable rows agree.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ ODD_SYMBOLS = ["BTCUSDT", "ETH USDT", "ÉTÉ/ü", 'a"b', "x'y", "", "1000SHIB", 
 #: Replacement values for a numeric cell: missing, non-finite, zero, negative, extreme.
 BAD_NUMBERS = (None, math.nan, math.inf, -math.inf, 0.0, -1.0, 1e300, 1e-300, -1e300)
 
-#: Finite values that overflow a NAV: huge or tiny prices, huge funding.
-EXTREME = (1e300, 1e-300, 1e308, -1e300, 1e6)
+#: Finite values that overflow a NAV or a window: huge or tiny prices, volumes and funding.
+EXTREME = (1e300, 1e-300, 1e308, -1e300, 1e6, 1.7976931348623157e308, -1e308)
+
+#: The columns that get extreme values.
+EXTREME_COLUMNS = ("close", "high", "low", "volume", "dollar_volume", "funding_rate")
 
 NUMERIC = ("open", "high", "low", "close", "volume", "dollar_volume", "funding_rate")
 
@@ -45,7 +49,8 @@ def messy_panel(
     p_extreme: float = 0.0,
 ) -> pl.DataFrame:
     """A shuffled panel with gaps, bad numbers (each cell with probability `p_bad`), extreme
-    closes and funding rates (`p_extreme`), repeated (date, symbol) rows and null keys."""
+    prices, volumes and funding rates (`p_extreme`), repeated (date, symbol) rows and null
+    keys."""
     rng = np.random.default_rng(seed)
     symbols = list(rng.choice(ODD_SYMBOLS, size=n_symbols, replace=False))
     rows = []
@@ -72,7 +77,7 @@ def messy_panel(
             for column in NUMERIC:
                 if rng.random() < p_bad:
                     row[column] = bad_numbers[int(rng.integers(len(bad_numbers)))]
-            for column in ("close", "funding_rate"):
+            for column in EXTREME_COLUMNS:
                 if rng.random() < p_extreme:
                     row[column] = EXTREME[int(rng.integers(len(EXTREME)))]
             for key in ("date", "symbol"):
@@ -102,6 +107,10 @@ panels = st.builds(
 def run_all(pipeline: lf.Pipeline, panel: pl.DataFrame) -> None:
     """Pipeline, audit and backtest: a LazyflowError or finite metrics, and agreeing counts."""
     frame = pipeline(panel.lazy()).collect()
+    for column in set(frame.columns) - set(panel.columns):
+        if frame.schema[column].is_float():
+            values = frame[column].drop_nulls().to_numpy()
+            assert np.isfinite(values).all(), f"{column} is not finite or null: {values}"
     try:
         audit = pipeline.audit(panel)
     except lf.LazyflowError:

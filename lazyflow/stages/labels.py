@@ -9,26 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import polars as pl
 
 from lazyflow.errors import ConfigError
+from lazyflow.pipeline import Pipeline, StageLike
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, per_symbol
-
-if TYPE_CHECKING:
-    from lazyflow.pipeline import Pipeline, StageLike
+from lazyflow.stages.base import MAX_INTEGER, Stage, per_symbol
 
 
 def valid_price(column: str) -> pl.Expr:
     """`column` as Float64, null where it is null, non-finite or <= 0."""
     price = pl.col(column).cast(pl.Float64)
     return pl.when(price.is_finite() & (price > 0)).then(price)
-
-
-#: The largest horizon, in rows or dates (far beyond any panel; bounds the integer arithmetic).
-MAX_HORIZON = 1_000_000
 
 
 def calendar_day(frame: pl.LazyFrame, date_col: str) -> tuple[pl.LazyFrame, str]:
@@ -44,7 +38,7 @@ def calendar_day(frame: pl.LazyFrame, date_col: str) -> tuple[pl.LazyFrame, str]
 
 def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
     """Raise `ConfigError` (naming `caller`) unless `horizons` are distinct integers in
-    1..`MAX_HORIZON`."""
+    1..`MAX_INTEGER`."""
     if not isinstance(horizons, tuple | list):
         raise ConfigError(
             f"{caller}: parameter 'horizons' must be a tuple of positive integers, got {horizons!r}"
@@ -55,10 +49,10 @@ def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
             f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
         )
     for h in horizons:
-        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_HORIZON:
+        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_INTEGER:
             raise ConfigError(
-                f"{caller}: parameter 'horizons' must hold integers from 1 to "
-                f"{MAX_HORIZON:,}, got {h!r}"
+                f"{caller}: parameter 'horizons' must hold integers in [1, {MAX_INTEGER}], "
+                f"got {h!r}"
             )
 
 
@@ -136,8 +130,6 @@ def label_columns(stages: Pipeline | Iterable[StageLike]) -> tuple[str, ...]:
     Look-ahead tests exclude exactly these columns: a label stage is the only
     kind of stage allowed to look forward.
     """
-    from lazyflow.pipeline import Pipeline
-
     flat = stages.stages if isinstance(stages, Pipeline) else Pipeline(stages).stages
     return tuple(
         column
