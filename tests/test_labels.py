@@ -252,3 +252,10 @@ def test_schema_errors_name_stage_and_column():
     assert (err.value.stage, err.value.column) == ("ForwardReturns", "mid")
     with pytest.raises(lf.SchemaError, match="'close' has dtype String"):
         ForwardReturns()(frame.with_columns(pl.col("close").cast(pl.String)).lazy())
+
+
+def test_calendar_returns_keep_a_users_column_named_like_the_temporary_one():
+    frame = _gap_panel().with_columns(__calendar_day=pl.lit("mine"))
+    out = ForwardReturns(horizons=(1,))(lf.LogReturns()(frame.lazy())).collect()
+    assert out["__calendar_day"].to_list() == ["mine"] * frame.height
+    assert out.columns == [*frame.columns, "log_returns", "fwd_ret_1"]

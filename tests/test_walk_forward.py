@@ -86,20 +86,27 @@ def test_one_configuration_is_one_continuous_backtest(panel):
     )
 
 
-def test_no_look_ahead(panel, walked):
-    """Changing every price and funding after a test window's end (and its marking date)
-    leaves that window's choice and the book up to its end unchanged."""
-    w = walked.windows.row(2, named=True)
-    cut = w["test_end"] + dt.timedelta(days=1)
-    rng = np.random.default_rng(0)
+def _changed_after(panel: pl.DataFrame, cut: dt.date, seed: int = 0) -> pl.DataFrame:
+    """`panel` with every close and funding rate dated after `cut` changed."""
+    noise = pl.Series(np.random.default_rng(seed).uniform(0.5, 1.5, panel.height))
     later = pl.col("date") > cut
-    noise = pl.Series(rng.uniform(0.5, 1.5, panel.height))
-    changed = panel.with_columns(
+    return panel.with_columns(
         close=pl.when(later).then(pl.col("close") * noise).otherwise(pl.col("close")),
         funding_rate=pl.when(later).then(-pl.col("funding_rate")).otherwise(pl.col("funding_rate")),
     )
-    again = walk_forward(changed, PIPES, ALLOCS, train=50, test=30, purge=2, backtest_kw=KW)
-    assert again.windows.head(3).equals(walked.windows.head(3))
+
+
+@pytest.mark.parametrize("window", [0, 2, 4])
+def test_no_look_ahead(panel, walked, window):
+    """Changing every price and funding after a test window's end (and its marking date)
+    leaves that window's choice and the book up to its end unchanged; changing them after
+    its training window (and that window's marking date) leaves its choice unchanged."""
+    w = walked.windows.row(window, named=True)
+    run = {"train": 50, "test": 30, "purge": 2, "backtest_kw": KW}
+    again = walk_forward(
+        _changed_after(panel, w["test_end"] + dt.timedelta(days=1)), PIPES, ALLOCS, **run
+    )
+    assert again.windows.head(window + 1).equals(walked.windows.head(window + 1))
     upto = pl.col("date") <= w["test_end"]
     assert (
         again.metrics.filter(upto)
@@ -107,6 +114,9 @@ def test_no_look_ahead(panel, walked):
         .equals(walked.metrics.filter(upto).drop("best_nav"))
     )
     assert not again.metrics.equals(walked.metrics)  # the change did reach later dates
+    trained = _changed_after(panel, w["train_end"] + dt.timedelta(days=1), seed=1)
+    choice = walk_forward(trained, PIPES, ALLOCS, **run).windows.row(window, named=True)
+    assert (choice["config"], choice["is_metric"]) == (w["config"], w["is_metric"])
 
 
 @pytest.mark.parametrize(

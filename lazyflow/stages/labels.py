@@ -15,7 +15,7 @@ import polars as pl
 
 from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline, StageLike
-from lazyflow.schema import Kind
+from lazyflow.schema import Kind, unused_name
 from lazyflow.stages.base import MAX_INTEGER, Stage, per_symbol
 
 
@@ -29,10 +29,7 @@ def calendar_day(frame: pl.LazyFrame, date_col: str) -> tuple[pl.LazyFrame, str]
     """`frame` with a temporary column: the position of each row's date in the frame's
     calendar (the sorted distinct dates of `frame`, 1 = the first), and that column's name
     (one no column of `frame` has). Lazy; the same in any row order."""
-    names = set(frame.collect_schema().names())
-    name = "__calendar_day"
-    while name in names:
-        name += "_"
+    name = unused_name(frame.collect_schema().names(), "__calendar_day")
     return frame.with_columns(pl.col(date_col).rank("dense").cast(pl.Int64).alias(name)), name
 
 
