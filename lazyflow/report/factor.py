@@ -111,11 +111,12 @@ def factor_html(factor: FactorSection, sections: list[Section]) -> str:
     daily = factor.tables.daily
     mask = f", rows where {a.mask} is true" if a.mask else ""
     note = (
-        f"{a.score} judged against forward returns over {', '.join(map(str, horizons))} rows "
-        f"of each symbol (days on a daily panel), with the quantiles of {a.quantile_col}{mask}; "
+        f"{a.score} judged against forward returns over {', '.join(map(str, horizons))} dates "
+        f"of the panel's calendar (days on a daily panel), with the quantiles of "
+        f"{a.quantile_col}{mask}; "
         f"{daily[a.date_col].n_unique():,} dates. IC: Pearson correlation per date; rank IC: "
         "Spearman. Top - bottom: mean forward return of the highest quantile minus the lowest. "
-        "The t-stats of an h-row horizon are Newey-West with h-1 lags (consecutive h-row "
+        "The t-stats of an h-date horizon are Newey-West with h-1 lags (consecutive h-date "
         "returns overlap); the unadjusted one is shown for IC. A forward return whose h-th "
         "next row is not h dates later (a gap) is left out and counted. "
         "Forward returns look ahead: they judge the score and never feed the backtest."
@@ -128,7 +129,7 @@ def factor_html(factor: FactorSection, sections: list[Section]) -> str:
         for label, vals in rows
     )
     table = (
-        f"<table><thead><tr><th>horizon, rows</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<table><thead><tr><th>horizon, dates</th>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
     extra = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in other
@@ -222,11 +223,11 @@ def _factor_ic(
     for ax, h in zip(axes, horizons, strict=True):
         day = tables.daily.filter(pl.col("horizon") == h)
         x = day[date_col].to_list()
-        ax.set_title(f"{h}-row forward return", loc="left", fontsize=10)
+        ax.set_title(f"{h}-date forward return", loc="left", fontsize=10)
         ic = day["ic"].drop_nulls()
         if ic.len() == 0:
             ax.plot(x, [0.0] * len(x), lw=0)  # keeps the date axis
-            empty_panel(ax, f"no IC: no date has two scored rows with a {h}-row forward return")
+            empty_panel(ax, f"no IC: no date has two scored rows with a {h}-date forward return")
             continue
         lines = [
             ("IC per date", day["ic"], dict(color="tab:gray", lw=0.5, alpha=0.5)),
@@ -253,7 +254,7 @@ def _factor_ic_hist(fig: Figure, daily: pl.DataFrame, horizons: list[int]) -> No
         ax.remove()
     for i, (ax, h) in enumerate(zip(axes, horizons, strict=False)):
         ic = daily.filter(pl.col("horizon") == h)["ic"].drop_nulls().to_numpy()
-        ax.set_title(f"{h}-row forward return", loc="left", fontsize=10)
+        ax.set_title(f"{h}-date forward return", loc="left", fontsize=10)
         ax.set_xlabel("IC per date")
         if i % cols == 0:
             ax.set_ylabel("dates")
@@ -273,7 +274,7 @@ def _factor_quantiles(fig: Figure, quantile_returns: pl.DataFrame, horizons: lis
         ax.remove()
     for i, (ax, h) in enumerate(zip(axes, horizons, strict=False)):
         data = quantile_returns.filter(pl.col("horizon") == h)
-        ax.set_title(f"{h}-row forward return", loc="left", fontsize=10)
+        ax.set_title(f"{h}-date forward return", loc="left", fontsize=10)
         ax.set_xlabel("quantile")
         if i % cols == 0:
             ax.set_ylabel("mean return, bps")
@@ -295,7 +296,7 @@ def _factor_spread(ax: Axes, daily: pl.DataFrame, horizons: list[int], date_col:
         pct = day["cumulative_spread"] * 100
         total = pct[-1] if pct.len() else 0.0
         dates = day["spread"].is_not_null().sum()
-        label = f"{h}-row: {total:+.1f}% over {dates:,} dates with a spread"
+        label = f"{h}-date: {total:+.1f}% over {dates:,} dates with a spread"
         ax.plot(day[date_col].to_list(), pct.to_numpy(), lw=1.2, label=label)
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_ylabel("cumulative top - bottom, %")
@@ -321,7 +322,7 @@ def _factor_decay(ax: Axes, by_horizon: pl.DataFrame) -> None:
     ax.set_xlim(-0.6, len(pos) - 0.4)
     ax.margins(y=0.2)
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, fontsize=9)
-    ax.set_xlabel("horizon, rows of each symbol")
+    ax.set_xlabel("horizon, dates")
     ax.set_ylabel("IC")
     ax.axhline(0.0, color="black", lw=0.6)
     ax.set_title("IC decay over the horizons", loc="left", fontsize=11)
