@@ -31,7 +31,7 @@ next row is not h dates of the frame's calendar (its sorted distinct dates) late
 spans a gap: it is left out and counted (``gap_nulls``).
 
 Determinism: the prepared frame is sorted by (date, symbol) once, and every sum
-(`ordered_sum`) adds one value after another in that order (sums over dates in date
+(`lazyflow.ordered`) adds one value after another in that order (sums over dates in date
 order), so every number is bit-identical in any row order and at any thread count.
 The frame must hold one row per (date, symbol); `tables` and `factor_report` check
 it, and that it has rows.

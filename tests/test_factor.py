@@ -17,7 +17,7 @@ from lazyflow.factor import (
     factor_report,
     forward_return_columns,
 )
-from lazyflow.ordered import information_coefficient
+from lazyflow.ordered import with_correlation
 from lazyflow.stages.labels import ForwardReturns, label_columns
 
 stats = pytest.importorskip("scipy.stats")
@@ -253,13 +253,14 @@ def test_turnover_counts_a_gap_as_new():
     assert autocorr["n"].to_list() == [0, 1, 1]
 
 
-def test_information_coefficient_expression_over_date():
+def test_with_correlation_over_date():
     frame = factor_panel(8)
     ref = Reference(frame, None, spans=False)
-    got = frame.with_columns(
-        ic=information_coefficient("carry_score", "fwd_ret_1").over("date"),
-        rank_ic=information_coefficient(pl.col("carry_score"), "fwd_ret_1", rank=True).over("date"),
-    )
+    lazy = frame.lazy()
+    got = with_correlation(lazy, "carry_score", "fwd_ret_1", ["date"], "ic")
+    got = with_correlation(got, "carry_score", "fwd_ret_1", ["date"], "rank_ic", rank=True)
+    got = got.collect()
+    assert got.columns == [*frame.columns, "ic", "rank_ic"]
     for date, ic, rank_ic in got.select("date", "ic", "rank_ic").unique().rows():
         assert_close(ic, ref.ic(date, 1))
         assert_close(rank_ic, ref.ic(date, 1, spearman=True))
