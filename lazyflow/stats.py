@@ -38,6 +38,8 @@ EULER_GAMMA = 0.5772156649015329
 _NORMAL = NormalDist()
 #: The largest number of CSCV combinations `pbo` evaluates (C(16, 8) = 12,870 fits).
 MAX_COMBINATIONS = 1_000_000
+#: Splits x configurations of one chunk of `pbo`'s work (8 bytes each per array).
+PBO_CELLS = 2_000_000
 
 
 def norm_cdf(x: float) -> float:
@@ -251,20 +253,25 @@ def pbo(returns_matrix: np.ndarray, n_splits: int = 16) -> PBOResult:
     for row, combo in enumerate(itertools.combinations(range(n_splits), n_splits // 2)):
         chosen[row, list(combo)] = 1.0
     half = size * n_splits // 2
-    is_sr = _block_sharpe(chosen @ sums, chosen @ squares, half)
-    oos_sr = _block_sharpe((1 - chosen) @ sums, (1 - chosen) @ squares, half)
-    best = np.argmax(np.where(np.isfinite(is_sr), is_sr, -np.inf), axis=1)
-    rows = np.arange(combos)
-    oos = np.where(np.isfinite(oos_sr), oos_sr, -np.inf)
-    mine = oos[rows, best][:, None]
-    rank = (oos < mine).sum(axis=1) + ((oos == mine).sum(axis=1) + 1) / 2
+    rank, is_best, oos_best = (np.empty(combos) for _ in range(3))
+    step = max(1, PBO_CELLS // n)  # splits per chunk: bounds the (splits, N) arrays
+    for a in range(0, combos, step):
+        part = chosen[a : a + step]
+        is_sr = _block_sharpe(part @ sums, part @ squares, half)
+        oos_sr = _block_sharpe((1 - part) @ sums, (1 - part) @ squares, half)
+        rows = np.arange(part.shape[0])
+        best = np.argmax(np.where(np.isfinite(is_sr), is_sr, -np.inf), axis=1)
+        oos = np.where(np.isfinite(oos_sr), oos_sr, -np.inf)
+        mine = oos[rows, best][:, None]
+        rank[a : a + step] = (oos < mine).sum(axis=1) + ((oos == mine).sum(axis=1) + 1) / 2
+        is_best[a : a + step], oos_best[a : a + step] = is_sr[rows, best], oos_sr[rows, best]
     omega = rank / (n + 1)
     lambdas = np.log(omega / (1 - omega))
     return PBOResult(
         pbo=float(np.mean(lambdas <= 0)),
         lambdas=lambdas,
-        is_sharpe=is_sr[rows, best],
-        oos_sharpe=oos_sr[rows, best],
+        is_sharpe=is_best,
+        oos_sharpe=oos_best,
         n_splits=int(n_splits),
         dropped_rows=int(dropped),
     )

@@ -163,3 +163,13 @@ def test_bad_input_is_a_lazyflow_error():
         stats.pbo(np.zeros((10, 3)), 16)
     with pytest.raises(DataError, match="N >= 2"):
         stats.pbo(np.zeros((40, 1)), 4)
+
+
+def test_pbo_in_chunks_equals_one_pass(monkeypatch):
+    m = np.random.default_rng(2).normal(0, 0.01, (96, 9))
+    whole = stats.pbo(m, 8)
+    monkeypatch.setattr(stats, "PBO_CELLS", 20)  # 2 splits per chunk
+    chunked = stats.pbo(m, 8)
+    np.testing.assert_array_equal(chunked.lambdas, whole.lambdas)
+    np.testing.assert_array_equal(chunked.is_sharpe, whole.is_sharpe)
+    np.testing.assert_array_equal(chunked.oos_sharpe, whole.oos_sharpe)
