@@ -378,13 +378,17 @@ def prepare(
     lazy = frame.lazy()
     costs: Cost | None = o["costs"]
     spec = []
-    if costs is not None and costs.columns():
-        schema = lazy.collect_schema()
-        check_columns(schema, dict.fromkeys(costs.columns(), Kind.NUMERIC))
-        spec = inputs(costs, o["date_col"], o["symbol_col"], list(schema))
+    if costs is not None:
+        taken: list[str] = []
+        if costs.columns():
+            schema = lazy.collect_schema()
+            check_columns(schema, dict.fromkeys(costs.columns(), Kind.NUMERIC))
+            taken = list(schema)
+        spec = inputs(costs, o["date_col"], o["symbol_col"], taken)
         exprs = {column: expr for term in spec for column, expr in term.values()}
-        lazy = lazy.with_columns(**exprs)
-        names = names | {column: column for column in exprs}
+        if exprs:
+            lazy = lazy.with_columns(**exprs)
+            names = names | {column: column for column in exprs}
     panel = load(lazy, o["date_col"], o["symbol_col"], names, o["tradable"])
     ok, dropped = tradable_rows(panel)
     n = len(ok)
