@@ -10,6 +10,7 @@ buffer off (gamma_cost=0) and no caps, its NAV path must be the backtest's.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 
 import numpy as np
@@ -80,7 +81,7 @@ def account(
     coins: dict[str, float] = {}
     last_row: dict[str, dict] = {}  # the row each holding was last traded on
     cash, navs = init_nav, []
-    for today, tomorrow in zip(dates[:-1], dates[1:], strict=True):
+    for today, tomorrow in itertools.pairwise(dates):
         rows = {s: r for (d, s), r in at.items() if d == today and r["is_universe"]}
         nav = cash + sum(q * at[(today, s)]["close"] for s, q in coins.items())
         for s in [s for s in coins if s not in rows]:  # no longer tradable: sell at its close
@@ -144,8 +145,8 @@ def test_every_book_row_satisfies_the_drift_identity(seed, alloc, fee, p_untrada
     book = result.book
     nav = dict(zip(result.metrics["date"], result.metrics["nav"], strict=True))
     close = {(d, s): c for d, s, c in frame.select("date", "symbol", "close").iter_rows()}
-    held = {(d, s): q for d, s, q, e in book.select("date", "symbol", "coin_qty", "exit").iter_rows()
-            if not e}  # fmt: skip
+    kept = book.filter(~pl.col("exit")).select("date", "symbol", "coin_qty")
+    held = {(d, s): q for d, s, q in kept.iter_rows()}
     dates = sorted(frame["date"].unique())
     before = dict(zip(dates[1:], dates[:-1], strict=True))
     for d, s, x_prev in book.select("date", "symbol", "x_prev").iter_rows():
