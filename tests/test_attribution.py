@@ -37,9 +37,9 @@ def test_components_sum_to_the_nav_change_on_every_date(
     np.testing.assert_allclose(d["pnl"], d["nav_change"], rtol=0, atol=1e-12 * nav)
     # the per-side daily sums are the metrics' price, funding and cost, to rounding
     m = result.metrics
-    for part, metric, sign in (("price", "pnl", 1), ("funding", "funding_pnl", 1), ("cost", "cost", 1)):  # fmt: skip
+    for part, metric in (("price", "pnl"), ("funding", "funding_pnl"), ("cost", "cost")):
         both = d[f"{part}_long"] + d[f"{part}_short"]
-        np.testing.assert_allclose(both, sign * m[metric], rtol=0, atol=1e-12 * nav)
+        np.testing.assert_allclose(both, m[metric], rtol=0, atol=1e-12 * nav)
     # totals by symbol and by side add up to the whole run's
     total = float(d["pnl"].sum())
     assert float(a.by_symbol()["pnl"].sum()) == pytest.approx(total, abs=1e-9 * nav)

@@ -13,8 +13,9 @@ from test_backtest_drift import full_panel
 
 import lazyflow as lf
 
-backtest_module = importlib.import_module("lazyflow.portfolio.backtest")
 from lazyflow.portfolio.capacity import CAPACITY_COLUMNS
+
+backtest_module = importlib.import_module("lazyflow.portfolio.backtest")
 
 NAVS = [1e3, 1e4, 1e5, 1e6]
 IMPACT = lf.costs.SquareRootImpact(coef=0.5, window=5)
