@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from test_backtest_drift import full_panel
 
 import lazyflow as lf
-
 from lazyflow.portfolio.capacity import CAPACITY_COLUMNS
 
 backtest_module = importlib.import_module("lazyflow.portfolio.backtest")
