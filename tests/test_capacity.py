@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import numpy as np
+import polars as pl
 import pytest
 from allocator_strategies import allocators
 from hypothesis import given
@@ -89,3 +90,65 @@ def test_bad_navs_are_config_errors(navs, message):
         lf.capacity(full_panel(0, 2, 3), lf.BufferedAllocator(), navs=navs)
     with pytest.raises(lf.ConfigError, match="init_nav"):
         lf.capacity(full_panel(0, 2, 3), lf.BufferedAllocator(), init_nav=5.0)
+
+
+def test_lazyflow_run_draws_the_capacity_curve(tmp_path, capsys):
+    from lazyflow.cli import main
+
+    config = tmp_path / "run.toml"
+    config.write_text(
+        """
+[data]
+source = "synthetic"
+n_symbols = 30
+n_days = 120
+seed = 1
+
+[[stages]]
+type = "DropNulls"
+[[stages]]
+type = "LogReturns"
+[[stages]]
+type = "VolumeUniverse"
+window = 30
+min_decile = 5
+[[stages]]
+type = "FundingCarry"
+[[stages]]
+type = "Deciles"
+[[stages]]
+type = "SigmoidTarget"
+[[stages]]
+type = "EwmaVol"
+[[stages]]
+type = "RangeSpread"
+
+[factor]
+enabled = false
+
+[[backtest.costs]]
+type = "SquareRootImpact"
+coef = 0.5
+
+[capacity]
+navs = [1e5, 1e7, 1e9]
+""",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "costs: 5 bps per traded dollar (default: Binance USD-M taker fee) + " in printed
+    table = pl.read_parquet(out / "capacity.parquet")
+    assert table["init_nav"].to_list() == [1e5, 1e7, 1e9]
+    assert table["cost_drag"].is_sorted()
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Capacity" in page and "report_files/capacity.png" in page
+    assert "PnL attribution" in page and "Top 10 symbols by PnL" in page
+    assert "SquareRootImpact" in page
+    summary = (out / "summary.json").read_text(encoding="utf-8")
+    assert '"capacity"' in summary and '"type": "SquareRootImpact"' in summary
+    with pytest.raises(lf.ConfigError, match=r"capacity.navs: navs\[0\]"):
+        from lazyflow.config import parse_config
+
+        parse_config({"capacity": {"navs": [0.0]}})

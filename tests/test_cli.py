@@ -208,7 +208,7 @@ def test_explain_prints_schema_flow_and_plan(tmp_path, capsys):
 def test_demo_report_has_the_factor_section(demo_dir):
     page = (demo_dir / "report.html").read_text()
     assert 'id="factor"' in page
-    assert len(re.findall(r'<img src="([^"]+)"', page)) == 10  # 6 backtest + 4 factor charts
+    assert len(re.findall(r'<img src="([^"]+)"', page)) == 11  # 7 backtest + 4 factor charts
     summary = pl.read_parquet(demo_dir / "factor.parquet")
     assert set(summary["horizon"].drop_nulls()) == {1, 5, 20}
     assert summary.columns == ["metric", "horizon", "quantile", "value"]
