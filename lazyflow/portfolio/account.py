@@ -67,11 +67,12 @@ def walk(
     is_new = col(prev_row < 0)
     starts = rows.bounds.tolist()
 
-    # per book row, before the loop
+    # per book row, before the loop: price move and funding as one (2, rows) array, so that
+    # one product per date gives both sums
     p0, p1 = mk.p0, mk.p1
-    move = (p1 - p0) / p0
+    funding = np.zeros(n_book) if mk.f1 is None else np.where(np.isfinite(mk.f1), mk.f1, 0.0)
+    marks_t = np.stack([(p1 - p0) / p0, funding])
     growth = col(p1 / p0)
-    funding = None if mk.f1 is None else np.where(np.isfinite(mk.f1), mk.f1, 0.0)
     linear, impact = rates.linear, rates.impact
     flat = not isinstance(linear, np.ndarray)
     linear_book = linear if flat else linear[:n_book]
@@ -82,8 +83,7 @@ def walk(
     exits_after = np.zeros(n_reb + 1, dtype=bool)  # date i closes rows of date i-1
     exits_after[rows.day[:n_book][mk.will_exit] + 1] = True
 
-    walked = [np.empty((n_reb, *width)) for _ in range(5)]
-    nav_before, nav, cost, pnl, fund = walked
+    record = []  # per date: nav_before, nav, cost, pnl, fund
     level: float | np.ndarray = (
         np.broadcast_to(np.asarray(init_nav, float), width).copy() if width else float(init_nav)
     )
@@ -107,17 +107,20 @@ def walk(
             frac = frac + (linear * closing if flat else closing)
             if exit_impact is not None:
                 frac = frac + exit_impact[pa:a] @ (held * np.sqrt(held * level))
-        nav_before[i] = level
-        cost[i] = level * frac
-        pnl[i] = level * (move[a:b] @ xn)
-        fund[i] = 0.0 if funding is None else -level * (funding[a:b] @ xn)
-        after = floor_nav(level - cost[i] + pnl[i] + fund[i])
-        nav[i] = after
-        x_carry[a:b] = xn * growth[a:b] * _ratio(level, after) if drift else xn
+        g, f = marks_t[:, a:b] @ xn
+        paid, gained, funded = level * frac, level * g, -level * f
+        after = floor_nav(level - paid + gained + funded)
+        record.append((level, after, paid, gained, funded))
+        if drift:
+            x_carry[a:b] = xn * (growth[a:b] * _ratio(level, after))
+        else:
+            x_carry[a:b] = xn
         level = after
         if progress is not None and ((i + 1) % step == 0 or i + 1 == n_reb):
             progress(i + 1, n_reb)
 
+    table = np.array(record, dtype=float).reshape(n_reb, 5, *width)
+    walked = [table[:, k] for k in range(5)]
     done = Scan(x_prev, trade, x_new, trade_final)
     x_exit = x_carry[:n_book]
     turnover = _turnover(rows, trade_final) + _exit_turnover(rows, mk, x_new, x_exit)
