@@ -152,3 +152,10 @@ navs = [1e5, 1e7, 1e9]
         from lazyflow.config import parse_config
 
         parse_config({"capacity": {"navs": [0.0]}})
+
+
+def test_a_sweep_config_refuses_a_capacity_table():
+    from lazyflow.sweep_config import parse_sweep_config
+
+    with pytest.raises(lf.ConfigError, match=r"\[capacity\]: a sweep does not draw"):
+        parse_sweep_config({"capacity": {"navs": [1e6]}})
