@@ -15,7 +15,7 @@ from test_backtest_drift import full_panel
 import lazyflow as lf
 from lazyflow.portfolio.capacity import CAPACITY_COLUMNS
 
-backtest_module = importlib.import_module("lazyflow.portfolio.backtest")
+run_module = importlib.import_module("lazyflow.portfolio.run")
 
 NAVS = [1e3, 1e4, 1e5, 1e6]
 IMPACT = lf.costs.SquareRootImpact(coef=0.5, window=5)
@@ -25,8 +25,8 @@ def test_each_row_is_a_backtest_at_that_nav_from_one_scan(monkeypatch):
     frame = full_panel(1, n_sym=6, n_days=30, p_untradable=0.2)
     alloc = lf.presets.seed_allocator()
     calls = []
-    walk = backtest_module.walk
-    monkeypatch.setattr(backtest_module, "walk", lambda *a, **k: calls.append(1) or walk(*a, **k))
+    walk = run_module.walk
+    monkeypatch.setattr(run_module, "walk", lambda *a, **k: calls.append(1) or walk(*a, **k))
     table = lf.capacity(frame, alloc, navs=NAVS, costs=IMPACT)
     assert len(calls) == 1  # four NAVs, one pass over the dates
     assert table.columns == list(CAPACITY_COLUMNS) and table["init_nav"].to_list() == NAVS

@@ -6,7 +6,7 @@ date's own rows, so the scan is O(rows). Everything that does not depend on the 
 weights, buffers, next-date prices, per-date sums) is computed before or after the loop over the
 whole frame at once.
 
-Conventions (the notebook's Backtester, plus DESIGN.md's fixes 3-7):
+Conventions (the notebook's Backtester, plus DESIGN.md's differences 3-10):
 
 * Every date of the frame except the last is a rebalance date t; the position is held to the
   next date of the frame, t+1. The last date has no book and no metrics row.
@@ -50,24 +50,15 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 
-from lazyflow.costs import DEFAULT_FEE, Cost, Rates, evaluate, inputs
+from lazyflow.costs import DEFAULT_FEE, Cost, Rates
 from lazyflow.costs import describe as describe_costs
 from lazyflow.errors import ConfigError
-from lazyflow.portfolio.account import walk
-from lazyflow.portfolio.allocator import BufferedAllocator, Settings, desired_weights
+from lazyflow.portfolio.allocator import BufferedAllocator, finite_number
 from lazyflow.portfolio.attribution import Attribution
 from lazyflow.portfolio.checks import ROW_REASONS, first_bad_metric, nav_error
-from lazyflow.portfolio.frame import (
-    Panel,
-    check_columns,
-    check_frame,
-    check_parameters,
-    load,
-    roles,
-    tradable_rows,
-)
-from lazyflow.portfolio.scan import Rows, Scan, Settled, marks, scan, settle
-from lazyflow.schema import Kind
+from lazyflow.portfolio.frame import Panel, check_frame, check_parameters
+from lazyflow.portfolio.run import BAD_COST_INPUT, prepare, rates_at, row_cost, run_scan
+from lazyflow.portfolio.scan import Rows, Scan, Settled
 
 #: The keys of `BacktestResult.dropped`, in the order rows are checked (the row checks are
 #: `checks.drop_reason`'s, shared with `Pipeline.audit`).
@@ -110,10 +101,6 @@ BOOK_COLUMNS = (
     "funding_pnl",
     "cost",
 )
-
-#: Drop reason of rows whose cost inputs (spread, vol, ADV) are unusable; in
-#: `BacktestResult.dropped` only when the costs read columns.
-BAD_COST_INPUT = "bad_cost_input"
 
 #: Window of the realised-volatility rolling std (the notebook's ``rolling_std(21)``).
 REALIZED_WINDOW = 21
@@ -215,8 +202,11 @@ def summary_stats(
 ) -> dict[str, float]:
     """`BacktestResult.summary` of one run's metrics columns (`SUMMARY_INPUTS`, 1-D arrays)."""
     ppy = periods_per_year
-    if not ppy > 0:
-        raise ConfigError(f"summary: parameter 'periods_per_year' must be > 0, got {ppy!r}")
+    number = finite_number(ppy)
+    if number is None or number <= 0:
+        raise ConfigError(
+            f"summary: parameter 'periods_per_year' must be a finite number > 0, got {ppy!r}"
+        )
     r = metrics["daily_return"]
     n = len(r)
     growth = float(metrics["nav"][-1]) / init_nav
@@ -320,13 +310,13 @@ def backtest(
         done, run, w_desired, buffer = run_scan(
             allocator.settings(), panel, ok, rows, rates, o, init_nav, keep_book=True
         )
+        columns = run.metrics(periods_per_year)
     dropped["no_next_price"] = int(run.no_next_price)
     dropped["no_next_funding"] = int(run.no_next_funding)
-    nav_before = run.nav_before
 
     daily_return = pl.col("daily_return")
     metrics = (
-        pl.DataFrame({"date": panel.dates[:n_reb], **run.metrics(periods_per_year)})
+        pl.DataFrame({"date": panel.dates[:n_reb], **columns})
         .with_columns(
             vol_realized_d=daily_return.rolling_std(REALIZED_WINDOW),
             vol_realized_a=daily_return.rolling_std(REALIZED_WINDOW) * math.sqrt(periods_per_year),
@@ -368,80 +358,6 @@ def _extra(dropped: dict[str, int]) -> tuple[str, ...]:
     return (BAD_COST_INPUT,) if BAD_COST_INPUT in dropped else ()
 
 
-def prepare(
-    frame: pl.DataFrame | pl.LazyFrame, o: Mapping[str, Any]
-) -> tuple[Panel, np.ndarray, dict[str, int], Rates]:
-    """Load the frame for options `o` (`backtest`'s keyword arguments) with the costs'
-    inputs: the panel, its tradable rows, the drop counts and the cost rates per panel row.
-    Rows whose cost inputs are unusable are not tradable (``bad_cost_input``)."""
-    names = column_roles(o)
-    lazy = frame.lazy()
-    costs: Cost | None = o["costs"]
-    spec = []
-    if costs is not None:
-        taken: list[str] = []
-        if costs.columns():
-            schema = lazy.collect_schema()
-            check_columns(schema, dict.fromkeys(costs.columns(), Kind.NUMERIC))
-            taken = list(schema)
-        spec = inputs(costs, o["date_col"], o["symbol_col"], taken)
-        exprs = {column: expr for term in spec for column, expr in term.values()}
-        if exprs:
-            lazy = lazy.with_columns(**exprs)
-            names = names | {column: column for column in exprs}
-    panel = load(lazy, o["date_col"], o["symbol_col"], names, o["tradable"])
-    ok, dropped = tradable_rows(panel)
-    n = len(ok)
-    fee: float = o["cost_per_dollar"]
-    if costs is None:
-        return panel, ok, dropped, Rates(fee, None, None)
-    values = [{name: panel.values[column] for name, (column, _) in term.items()} for term in spec]
-    r = evaluate(costs, values, n)
-    if r.ok is not None:
-        dropped[BAD_COST_INPUT] = int(np.count_nonzero(ok & ~r.ok))
-        ok = ok & r.ok
-    return panel, ok, dropped, Rates(fee + r.linear, r.impact, r.ok)
-
-
-def run_scan(
-    settings: Settings,
-    panel: Panel,
-    ok: np.ndarray,
-    rows: Rows,
-    rates: Rates,
-    o: Mapping[str, Any],
-    init_nav: float | np.ndarray,
-    keep_book: bool,
-) -> tuple[Scan, Settled, np.ndarray, np.ndarray]:
-    """The scan and its settlement: the notebook's weight carry with one flat rate goes
-    through `scan.scan` + `scan.settle` (positions first, NAV after); drift, per-row or
-    impact costs through `account.walk` (the NAV inside the loop). Also returns the desired
-    weights and buffers."""
-    col = rows.column
-    w_desired, buffer = desired_weights(
-        settings, col(rows.target), col(rows.vol), col(rows.spread), rows.bounds
-    )
-    progress = o["progress"]
-    flat = not isinstance(rates.linear, np.ndarray) and rates.impact is None
-    if flat and not o["drift"] and not isinstance(init_nav, np.ndarray):
-        done = scan(settings, rows, w_desired, buffer, progress, keep_book)
-        run = settle(panel, ok, rows, done, o["cost_per_dollar"], o["include_funding"], init_nav)
-        return done, run, w_desired, buffer
-    row_rates = Rates(*_rates_at(rates, rows.index), None)
-    mk = marks(panel, ok, rows, o["include_funding"])
-    done, run = walk(
-        settings, rows, mk, w_desired, buffer, row_rates, init_nav, o["drift"], progress, keep_book
-    )
-    return done, run, w_desired, buffer
-
-
-def _row_cost(weight: np.ndarray, nav: np.ndarray, linear, impact) -> np.ndarray:
-    """Dollars paid for trading |weight| of `nav` at the given rates."""
-    traded = np.abs(weight) * nav
-    cost = traded * linear
-    return cost if impact is None else cost + traded * impact * np.sqrt(traded)
-
-
 def _book_columns(
     rows: Rows,
     done: Scan,
@@ -459,7 +375,7 @@ def _book_columns(
         np.where(ended, 0.0, a) for a in (done.x_prev, done.trade, done.x_new, done.trade_final)
     )
     dollar_pos = x_new * nav
-    linear, impact = _rates_at(rates, rows.index[:n_book])
+    linear, impact = rates_at(rates, rows.index[:n_book])
     funding = np.zeros(n_book) if run.fund_move is None else -run.fund_move * nav
     return {
         "x_prev": x_prev,
@@ -474,13 +390,8 @@ def _book_columns(
         "vol_fcst": rows.vol[:n_book],
         "price_pnl": np.where(ended, 0.0, run.move * nav),
         "funding_pnl": np.where(ended, 0.0, funding),
-        "cost": np.where(ended, 0.0, _row_cost(trade_final, nav, linear, impact)),
+        "cost": np.where(ended, 0.0, row_cost(trade_final, nav, linear, impact)),
     }
-
-
-def _rates_at(rates: Rates, index: np.ndarray) -> tuple[float | np.ndarray, np.ndarray | None]:
-    linear = rates.linear[index] if isinstance(rates.linear, np.ndarray) else rates.linear
-    return linear, None if rates.impact is None else rates.impact[index]
 
 
 def _exits(rows: Rows, run: Settled, rates: Rates) -> _Exits:
@@ -493,8 +404,8 @@ def _exits(rows: Rows, run: Settled, rates: Rates) -> _Exits:
     nav_next[has_next] = run.nav_before[book_day[has_next] + 1]
     closed = run.closed & (nav_next > 0)
     x = run.x_exit[closed]
-    linear, impact = _rates_at(rates, rows.index[:n_book][closed])
-    cost = _row_cost(x, nav_next[closed], linear, impact)
+    linear, impact = rates_at(rates, rows.index[:n_book][closed])
+    cost = row_cost(x, nav_next[closed], linear, impact)
     return _Exits(book_day[closed] + 1, rows.code[:n_book][closed], x, cost)
 
 
@@ -503,12 +414,6 @@ class _Exits(NamedTuple):
     code: np.ndarray
     x_prev: np.ndarray
     cost: np.ndarray
-
-
-def column_roles(o: Mapping[str, Any]) -> dict[str, str]:
-    """The numeric columns the backtest reads with options `o`, by role (`frame.roles`)."""
-    cols = ("target_col", "vol_col", "spread_col", "price_col", "funding_col")
-    return roles(o["include_funding"], *(o[c] for c in cols))
 
 
 def _book_frame(

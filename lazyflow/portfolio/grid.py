@@ -24,14 +24,10 @@ from lazyflow.costs import Rates
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.portfolio.allocator import BufferedAllocator, grid_settings
 from lazyflow.portfolio.backtest import (
-    BAD_COST_INPUT,
     DROP_REASONS,
     METRIC_COLUMNS,
     SUMMARY_INPUTS,
     backtest,
-    column_roles,
-    prepare,
-    run_scan,
     summary_stats,
 )
 from lazyflow.portfolio.frame import (
@@ -41,6 +37,7 @@ from lazyflow.portfolio.frame import (
     check_parameters,
     column_kinds,
 )
+from lazyflow.portfolio.run import BAD_COST_INPUT, column_roles, prepare, run_scan
 from lazyflow.portfolio.scan import Rows
 from lazyflow.schema import Kind
 
