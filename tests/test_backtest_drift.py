@@ -198,3 +198,16 @@ def test_grid_supports_both_conventions(drift):
         np.testing.assert_allclose(
             result.metrics["nav"][:, j], one.metrics["nav"].to_numpy(), rtol=1e-12
         )
+
+
+def test_sweep_takes_drift_and_costs_as_backtest_settings():
+    panel = lf.synthetic_panel(n_symbols=20, n_days=90, seed=4)
+    frame = lf.presets.carry()(panel.lazy()).collect()
+    alloc = lf.presets.seed_allocator()
+    costs = lf.costs.SquareRootImpact(coef=0.5)
+    for drift in (False, True):
+        options = {"drift": drift, "costs": costs, "init_nav": 1e6}
+        table = lf.sweep(panel, lf.presets.carry(), [alloc], options, n_jobs=1)
+        want = lf.backtest(frame, alloc, **options).summary()
+        assert table["sharpe"][0] == pytest.approx(want["sharpe"], rel=1e-9)
+        assert table["total_cost"][0] == pytest.approx(want["total_cost"], rel=1e-9)
