@@ -194,3 +194,18 @@ def test_huge_valid_allocator_values_warn_nothing_and_blame_no_price(alloc, cras
             return
     nav = result.metrics["nav"].to_numpy()
     assert np.isfinite(nav).all() and (nav >= 0).all()
+
+
+def test_huge_valid_allocators_in_a_grid_and_a_capacity_curve_warn_nothing():
+    frame = book_panel(crash=0.5)
+    huge = lf.BufferedAllocator(max_pos=1e300, gross_cap=1e300, vol_target=1e300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for call in (
+            lambda: lf.backtest_grid(frame, [UNLEVERED, huge]),
+            lambda: lf.capacity(frame, huge, costs=lf.costs.SquareRootImpact()),
+        ):
+            try:
+                call()
+            except lf.DataError as exc:
+                assert "prices" not in str(exc) and "leverage" in str(exc)
