@@ -7,6 +7,8 @@ every later date holds NAV 0, no position, no trade and no cost.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import math
 import warnings
 
 import numpy as np
@@ -209,3 +211,20 @@ def test_huge_valid_allocators_in_a_grid_and_a_capacity_curve_warn_nothing():
                 call()
             except lf.DataError as exc:
                 assert "prices" not in str(exc) and "leverage" in str(exc)
+
+
+def test_book_vol_stays_finite_when_squares_overflow():
+    from lazyflow.portfolio.scan import _book_vol
+
+    bounds = np.array([0, 2, 2, 5])
+    vol = np.array([0.01, 0.02, 0.03, 0.01, 0.05])
+    for scale in (1.0, 1e300):
+        x = np.array([1.0, -2.0, 0.5, 0.0, 3.0]) * scale
+        got = _book_vol(x, vol, bounds)
+        want = [
+            math.hypot(*(x[a:b] * vol[a:b])) if b > a else 0.0
+            for a, b in itertools.pairwise(bounds)
+        ]
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        grid = _book_vol(np.stack([x, x / 2], axis=1), vol[:, None], bounds)
+        np.testing.assert_allclose(grid[:, 1], np.array(want) / 2, rtol=1e-12)
