@@ -34,14 +34,11 @@ import numpy as np
 import polars as pl
 
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import per_symbol, window_value
 
 #: The exchange fee lf.backtest charges unless told otherwise: Binance USD-M futures' taker
 #: fee at the base (VIP 0) tier, 0.05% of the traded notional.
 DEFAULT_FEE = 0.0005
-
-#: Dollar volumes are capped here before the ADV's rolling mean, so a window of absurd but
-#: finite volumes (1e308) cannot overflow to inf (impact is ~0 at such volumes anyway).
-VOLUME_CAP = 1e300
 
 
 class Rates(NamedTuple):
@@ -198,9 +195,11 @@ class SquareRootImpact(Cost):
         return (self.volume_col, self.vol_col)
 
     def inputs(self, date_col: str, symbol_col: str) -> dict[str, pl.Expr]:
-        volume = pl.col(self.volume_col).cast(pl.Float64)
-        usable = pl.when(volume.is_finite() & (volume >= 0)).then(volume.clip(0.0, VOLUME_CAP))
-        adv = usable.rolling_mean(self.window, min_samples=1).over(symbol_col, order_by=date_col)
+        # the same window input as VolumeUniverse's trailing volume: a value that is not
+        # finite, negative or absurd (beyond MAX_WINDOW_VALUE) is missing, so ADV recovers
+        volume = window_value(pl.col(self.volume_col))
+        usable = pl.when(volume >= 0).then(volume)
+        adv = per_symbol(usable.rolling_mean(self.window, min_samples=1), symbol_col, date_col)
         return {"vol": pl.col(self.vol_col).cast(pl.Float64), "adv": adv}
 
     def rates(self, values: Mapping[str, np.ndarray]) -> Rates:

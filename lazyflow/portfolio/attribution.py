@@ -16,13 +16,9 @@ for any input row order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-
-if TYPE_CHECKING:
-    from lazyflow.portfolio.backtest import BacktestResult
 
 COMPONENTS = ("price", "funding", "cost")
 SIDES = ("long", "short")
@@ -43,8 +39,9 @@ class Attribution:
     daily: pl.DataFrame
 
     @classmethod
-    def of(cls, result: BacktestResult) -> Attribution:
-        book, metrics = result.book, result.metrics
+    def of(cls, book: pl.DataFrame, metrics: pl.DataFrame, init_nav: float) -> Attribution:
+        """The attribution of a backtest's `book` (with its price_pnl, funding_pnl and cost
+        columns), `metrics` (the dates and NAVs) and its starting NAV."""
         date_col, symbol_col = book.columns[:2]
         x_new, x_prev = book["x_new"].to_numpy(), book["x_prev"].to_numpy()
         side = np.where(x_new != 0, np.sign(x_new), np.sign(x_prev))
@@ -70,7 +67,7 @@ class Attribution:
                 weights = np.where(side == sign, parts[c], 0.0)
                 daily[f"{c}_{name}"] = np.bincount(day, weights=weights, minlength=n)[:n]
         nav = metrics["nav"].to_numpy()
-        nav_before = np.concatenate([[result.init_nav], nav[:-1]])
+        nav_before = np.concatenate([[init_nav], nav[:-1]])
         raw = (
             nav_before
             - metrics["cost"].to_numpy()

@@ -136,7 +136,7 @@ class BacktestResult:
 
     def attribution(self) -> Attribution:
         """PnL split into price, funding and cost per date, symbol and side (`Attribution`)."""
-        return Attribution.of(self)
+        return Attribution.of(self.book, self.metrics, self.init_nav)
 
     @property
     def holdings(self) -> pl.DataFrame:
