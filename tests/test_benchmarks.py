@@ -14,6 +14,8 @@ import pytest
 
 import lazyflow as lf
 from benchmarks.__main__ import main, scaling
+from benchmarks.bandwidth import STAGES
+from benchmarks.bandwidth import main as bandwidth_main
 from benchmarks.naive import disagreement, max_difference, naive_pipeline
 from benchmarks.pandas_carry import pandas_carry
 from benchmarks.ratios import COMPARISONS, _notebook_e2e, shuffled
@@ -161,3 +163,16 @@ def test_ratios_end_to_end(tmp_path, capsys):
             top, bottom = bottom, top
         assert c["ratio"] == pytest.approx(top / bottom)
     assert "| 40x60 | 1,146 | pandas: carry() collect vs pandas peer |" in capsys.readouterr().out
+
+
+def test_floor_model_and_stage_times(capsys):
+    """`benchmarks.bandwidth` at a tiny size: the floor is bytes / bandwidth, every stage of
+    the carry preset and the backtest gets a time."""
+    bandwidth_main(["--workload", "30x40", "--mib", "8", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "bandwidth, one thread: copy" in out
+    assert all(f"| {s.stage} | {s.bytes_per_row():.1f} | {s.passes} |" in out for s in STAGES)
+    for stage in [*lf.presets.carry().stages, "backtest"]:
+        assert f"| {getattr(stage, 'name', stage)} | " in out
+    load = next(s for s in STAGES if s.stage == "backtest load")
+    assert load.bytes_per_row() == 5 * 8 + 8 + 2 / 8 + 1 / 8  # five floats, keys, flags, reason
