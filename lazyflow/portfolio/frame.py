@@ -78,10 +78,7 @@ def load(
     small = (len(dates) + 1) * len(symbols) < 2**31  # int32 keys: faster sorts and searches
     width = np.int32 if small else np.int64
     key = day.astype(width) * len(symbols) + code.astype(width)
-    table = pl.DataFrame(
-        [data[name].alias(role) for role, name in names.items()]
-        + [data[REASON_COLUMN].alias("reason")]
-    )
+    columns = {role: data[name] for role, name in names.items()} | {"reason": data[REASON_COLUMN]}
     if not bool(np.all(key[1:] > key[:-1])):  # not in (date, symbol) order: sort once
         # numpy's (SIMD) sort of the integer keys: they are distinct (or an error below), so
         # any sort gives the one order; then one multi-threaded Polars gather of every column
@@ -97,9 +94,11 @@ def load(
                 f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}; "
                 "keep the last row of each with lf.scan_panel(..., dedupe='last')"
             )
+        table = pl.DataFrame([column.alias(role) for role, column in columns.items()])
         table = (table.rechunk() if table.n_chunks() > 1 else table)[pl.Series(order)]
-    values = {role: table[role].to_numpy() for role in names}
-    values["reason"] = reason_codes(table["reason"])
+        columns = {role: table[role] for role in columns}
+    values = {role: columns[role].to_numpy() for role in names}
+    values["reason"] = reason_codes(columns["reason"])
     close = values["close"]
     price_ok = np.isfinite(close) & (close > 0)
     return Panel(dates, symbols, day, code, key, values, price_ok)
