@@ -88,9 +88,14 @@ def _lazyflow_e2e(panel: pl.LazyFrame) -> float:
     return float(_backtest(frame).metrics["nav"][-1])
 
 
+def read_notebook_csv(csv: Path | str) -> pl.DataFrame:
+    """The panel read as the notebook's first cell does: ``pl.read_csv``, then ``str.to_date``."""
+    return pl.read_csv(csv).with_columns(pl.col("date").str.to_date())
+
+
 def _notebook_e2e(csv: Path) -> float:
     """The notebook's cells from its CSV file: read, parse dates, pipeline, per-date loop."""
-    data = pl.read_csv(csv).with_columns(pl.col("date").str.to_date())
+    data = read_notebook_csv(csv)
     alloc, costs = lf.presets.seed_allocator(), lf.presets.SEED_BACKTEST
     return naive_backtest(naive_pipeline(data), alloc, costs["cost_per_dollar"], costs["init_nav"])
 

@@ -21,7 +21,7 @@ Jobs:
   ``csv``: the panel's rows shuffled into a CSV file, read with `lf.scan_panel`, collected
   with ``collect()``. ``parquet-symbol``: the same from a Parquet file in symbol-major order.
 - ``naive``: ``repeats`` runs of `benchmarks.naive` (notebook-style pipeline, then the per-date
-  loop) on the panel generated in the process.
+  loop) on the panel generated in the process, or read from the CSV file of the ``csv`` source.
 - ``ratios``: `benchmarks.ratios.measure_ratios`, lazyflow against its peers, interleaved.
 """
 
@@ -43,7 +43,7 @@ import polars as pl
 
 import lazyflow as lf
 from benchmarks.naive import naive_backtest, naive_pipeline
-from benchmarks.ratios import measure_ratios, shuffled, symbol_major
+from benchmarks.ratios import measure_ratios, read_notebook_csv, shuffled, symbol_major
 
 SEED = 0
 SOURCES = ("memory", "parquet", "sink", "csv", "parquet-symbol")
@@ -200,14 +200,17 @@ def _nav(result: lf.BacktestResult) -> float:
     return float(result.metrics["nav"][-1])
 
 
-def measure_naive(workload: Workload, repeats: int) -> dict[str, Any]:
-    """Timings of `repeats` runs of the notebook-style pipeline and per-date loop."""
+def measure_naive(workload: Workload, repeats: int, csv: str | None) -> dict[str, Any]:
+    """Timings of `repeats` runs of the notebook-style pipeline and per-date loop, on the panel
+    generated in the process or, given `csv`, read from that file as the notebook did
+    (``pl.read_csv``, ``str.to_date``; timed within collect)."""
     panel = workload.panel()
     alloc, costs = lf.presets.seed_allocator(), lf.presets.SEED_BACKTEST
 
     def run() -> tuple[dict[str, float], float]:
         t0, c0 = time.perf_counter(), time.process_time()
-        frame = naive_pipeline(panel)
+        data = panel if csv is None else read_notebook_csv(csv)
+        frame = naive_pipeline(data)
         t1 = time.perf_counter()
         nav = naive_backtest(frame, alloc, costs["cost_per_dollar"], costs["init_nav"])
         t2, c2 = time.perf_counter(), time.process_time()
@@ -227,7 +230,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     if job["task"] == "lazyflow":
         return measure_lazyflow(workload, job["repeats"], job["source"], job.get("path"))
     if job["task"] == "naive":
-        return measure_naive(workload, job["repeats"])
+        return measure_naive(workload, job["repeats"], job.get("csv"))
     if job["task"] == "ratios":
         return measure_ratios(workload.panel(), job["comparisons"], job["repeats"])
     raise ValueError(f"unknown task {job['task']!r}")

@@ -129,7 +129,7 @@ def test_harness_end_to_end(tmp_path, capsys):
     """Tiny workloads through the child processes: every source gives the same backtest."""
     rows = {}
     sources = ("memory", "parquet", "sink", "csv", "parquet-symbol")
-    for source, extra in ((s, ["--naive"] if s == "memory" else []) for s in sources):
+    for source, extra in ((s, ["--naive"] if s in ("memory", "csv") else []) for s in sources):
         out = tmp_path / f"{source}.json"
         argv = ["--workloads", "40x60", "--repeats", "2", "--source", source, *extra]
         main([*argv, "--json", str(out)])
@@ -148,6 +148,7 @@ def test_harness_end_to_end(tmp_path, capsys):
     )
     assert memory["peak_rss_mb"] >= memory["setup_rss_mb"] > 0
     assert "naive" not in rows["sink"] and rows["sink"]["file_mb"] > 0
+    assert rows["csv"]["naive"]["nav_end"] == memory["naive"]["nav_end"]  # the file's data
 
 
 def test_ratios_end_to_end(tmp_path, capsys):
