@@ -81,9 +81,13 @@ def load(
     small = (len(dates) + 1) * len(symbols) < 2**31  # int32 keys: faster sorts and searches
     width = np.int32 if small else np.int64
     key = day.astype(width) * len(symbols) + code.astype(width)
-    order = None if bool(np.all(key[1:] > key[:-1])) else np.argsort(key, kind="stable")
-    if order is not None:
-        key, day, code = key[order], day[order], code[order]
+    columns = {role: data[name] for role, name in names.items()} | {"reason": data[REASON_COLUMN]}
+    if not bool(np.all(key[1:] > key[:-1])):  # not in (date, symbol) order: sort once
+        # numpy's (SIMD) sort of the integer keys: they are distinct (or an error below), so
+        # any sort gives the one order; then one multi-threaded Polars gather of every column
+        order = np.argsort(key)
+        key = key[order]
+        day, code = (key // len(symbols)).astype(np.int64), (key % len(symbols)).astype(np.int64)
         dup = np.flatnonzero(key[1:] == key[:-1])
         if len(dup):
             examples = ", ".join(
@@ -93,10 +97,11 @@ def load(
                 f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}; "
                 "keep the last row of each with lf.scan_panel(..., dedupe='last')"
             )
-    values = {role: data[name].to_numpy() for role, name in names.items()}
-    values["reason"] = reason_codes(data[REASON_COLUMN])
-    if order is not None:
-        values = {role: array[order] for role, array in values.items()}
+        table = pl.DataFrame([column.alias(role) for role, column in columns.items()])
+        table = (table.rechunk() if table.n_chunks() > 1 else table)[pl.Series(order)]
+        columns = {role: table[role] for role in columns}
+    values = {role: columns[role].to_numpy() for role in names}
+    values["reason"] = reason_codes(columns["reason"])
     close = values["close"]
     price_ok = np.isfinite(close) & (close > 0)
     return Panel(dates, symbols, day, code, key, values, price_ok)
