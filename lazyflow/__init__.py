@@ -6,18 +6,20 @@
     result = lf.backtest(frame, lf.BufferedAllocator(lambda_risk=2, gamma_cost=0.3))
 """
 
-from lazyflow import presets, testing
+from lazyflow import costs, presets, testing
 from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
 from lazyflow.factor import FactorAnalysis, factor_report
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import (
+    Attribution,
     BacktestResult,
     BufferedAllocator,
     GridResult,
     backtest,
     backtest_grid,
+    capacity,
 )
 from lazyflow.schema import Kind
 from lazyflow.stages import (
@@ -39,6 +41,7 @@ from lazyflow.walk_forward import WalkForwardResult, walk_forward
 
 __all__ = [
     "PANEL_COLUMNS",
+    "Attribution",
     "Audit",
     "BacktestResult",
     "BufferedAllocator",
@@ -65,6 +68,8 @@ __all__ = [
     "__version__",
     "backtest",
     "backtest_grid",
+    "capacity",
+    "costs",
     "factor_report",
     "grid_allocators",
     "grid_pipelines",

@@ -24,7 +24,7 @@ import polars as pl
 from lazyflow import presets
 from lazyflow.config import DataConfig, RunConfig, load_config
 from lazyflow.errors import ConfigError, LazyflowError, SchemaError
-from lazyflow.portfolio import backtest
+from lazyflow.portfolio import backtest, capacity
 from lazyflow.progress import Progress
 from lazyflow.report import (
     FactorSection,
@@ -223,7 +223,8 @@ def _demo(args: argparse.Namespace) -> int:
         data=data,
         stages=pipeline.stages,
         allocator=presets.seed_allocator(),
-        backtest=dict(presets.SEED_BACKTEST),
+        # the notebook's costs; its weight carry only for the seed preset (DESIGN 10)
+        backtest={**presets.SEED_BACKTEST, "drift": args.preset != "seed_carry"},
         output_dir=args.out,
     )
     return _execute(config, args.out, f"lazyflow demo: preset {args.preset}", args.quiet)
@@ -423,6 +424,7 @@ def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
     bar = Progress("backtest", enabled=_bar(quiet))
     result = backtest(frame, config.allocator, **config.backtest, progress=bar)
     bar.close()
+    curve = _capacity(config, frame, quiet)
     factor = _factor_section(config, frame, quiet, universe=True) if labels else None
     out.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(out / "signals.parquet")
@@ -430,16 +432,30 @@ def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
     result.metrics.write_parquet(out / "metrics.parquet")
     if factor is not None:
         _write_factor(out, factor)
+    if curve is not None:
+        curve.write_parquet(out / "capacity.parquet")
     summary = result.summary()
     parameters = config.parameters()
     record = {"summary": summary, "parameters": parameters, "dropped": result.dropped}
     (out / "summary.json").write_text(json.dumps(_finite(record), indent=2) + "\n", "utf-8")
     bar = Progress("report", enabled=_bar(quiet))
     with bar.working():
-        report = write_report(out, frame, result, title=title, parameters=parameters, factor=factor)
+        report = write_report(
+            out, frame, result, title=title, parameters=parameters, factor=factor, capacity=curve
+        )
     if not quiet:
+        print(f"costs: {result.cost_model}; holdings {'drift' if result.drift else 'weights'}")
         _print_summary(summary, factor is not None, report)
     return 0
+
+
+def _capacity(config: RunConfig, frame: pl.DataFrame, quiet: bool) -> pl.DataFrame | None:
+    """The [capacity] curve: the backtest at each of its starting NAVs (None without it)."""
+    if not config.capacity_navs:
+        return None
+    options = {k: v for k, v in config.backtest.items() if k != "init_nav"}
+    with Progress("capacity", enabled=_bar(quiet)).working():
+        return capacity(frame, config.allocator, config.capacity_navs, **options)
 
 
 def _print_summary(summary: Mapping[str, Any], with_factor: bool, report: Path) -> None:

@@ -18,9 +18,12 @@ date at most: with ``purge >= 0`` no choice sees a price after the date it start
 
 Book. One backtest over the out-of-sample span (the first test date to the last date): each
 date's rows (targets, vol, spread, tradable flag) come from the frame of the pipeline chosen
-for that date, and each rebalance uses the allocator chosen for it, starting from the
-positions of the day before: positions carry across windows, nothing restarts. The marking,
-costs, funding and NAV recursion are `lf.backtest`'s (`portfolio.scan.settle`).
+for that date and its desired weights and buffers from the allocator chosen for it, and each
+rebalance starts from the holdings of the day before: positions carry across windows, nothing
+restarts. The scan, drift, costs, funding, ruin rule and NAV are `lf.backtest`'s
+(`portfolio.run`). The allocators may differ in how they size the desired weights
+(lambda_risk, gamma_cost, vol_target) but must share the rebalance step's fields
+(`STEP_FIELDS`: caps and the open rule), checked before any work.
 """
 
 from __future__ import annotations
@@ -33,20 +36,20 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from lazyflow.costs import Rates
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.pipeline import Pipeline
-from lazyflow.portfolio.allocator import (
-    BufferedAllocator,
-    desired_weights,
-    grid_settings,
-    rebalance_step,
-)
+from lazyflow.portfolio.account import walk
+from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights, grid_settings
 from lazyflow.portfolio.backtest import summary_stats
-from lazyflow.portfolio.frame import load, roles, tradable_rows
 from lazyflow.portfolio.grid import GridResult, backtest_grid, check_grid, check_schema
-from lazyflow.portfolio.scan import Rows, Scan, settle
+from lazyflow.portfolio.run import prepare, rates_at
+from lazyflow.portfolio.scan import Rows, marks, scan, settle
 from lazyflow.sweeps import _allocators, _distinct, _pipelines
 
+#: Allocator fields of the rebalance step (caps, open rule): one book switching allocators
+#: between windows needs them equal (the desired-weight fields may differ).
+STEP_FIELDS = ("max_pos", "gross_cap", "turnover_cap", "ignore_open")
 #: Per-date columns of the out-of-sample book (`WalkForwardResult.metrics`).
 BOOK_COLUMNS = ("nav", "daily_return", "drawdown", "turnover_pct", "gross_exposure", "cost")
 
@@ -102,6 +105,14 @@ def walk_forward(
     if "progress" in options:
         raise ConfigError(f"{where}: backtest_kw may not set 'progress'")
     allocs_t, o = check_grid(allocs, options, where=where)
+    for j, allocator in enumerate(allocs_t):
+        for field in STEP_FIELDS:
+            if getattr(allocator, field) != getattr(allocs_t[0], field):
+                raise ConfigError(
+                    f"{where}: allocators[{j}].{field} differs from allocators[0]'s; the "
+                    "out-of-sample book switches allocators between windows, which may differ "
+                    f"only in how they size the desired weights, not in {', '.join(STEP_FIELDS)}"
+                )
     schema = panel.lazy().collect_schema()
     for i, pipeline in enumerate(pipes):
         try:
@@ -279,7 +290,8 @@ def _book(
     o: Mapping[str, Any],
 ) -> dict[str, np.ndarray]:
     """The out-of-sample book: date i trades with configuration ``config_of[i]``'s rows and
-    allocator, from the positions of date i - 1."""
+    desired weights, from the holdings of date i - 1 (`lf.backtest`'s scan, drift, costs
+    and ruin rule)."""
     date_col = o["date_col"]
     frame_of = np.array([which[configs[c][0]] for c in config_of])
     assigned = pl.DataFrame({date_col: dates, "frame": frame_of})
@@ -289,18 +301,11 @@ def _book(
     ]
     last = frames[int(frame_of[-1])]
     parts.append(last.filter(pl.col(date_col) > dates[-1]))  # the final marking date
-    stitched = pl.concat(parts)
-    names = roles(
-        o["include_funding"],
-        *(o[c] for c in ("target_col", "vol_col", "spread_col", "price_col", "funding_col")),
-    )
-    panel = load(stitched, date_col, o["symbol_col"], names, o["tradable"])
-    ok, _ = tradable_rows(panel)
+    panel, ok, _, rates = prepare(pl.concat(parts), o)
     used = sorted({configs[c][1] for c in config_of})
-    column_of = {a: k for k, a in enumerate(used)}
     grid_rows = Rows.of(panel, ok, (len(used),))
     col = grid_rows.column
-    w_desired, buffer = desired_weights(
+    w_grid, buffer_grid = desired_weights(
         grid_settings([allocators[a] for a in used]),
         col(grid_rows.target),
         col(grid_rows.vol),
@@ -308,24 +313,26 @@ def _book(
         grid_rows.bounds,
     )
     rows = grid_rows._replace(width=())
-    settings = {a: allocators[a].settings() for a in used}
-    x_new = np.zeros(rows.n_book + 1)
-    trade_final = np.empty(rows.n_book)
-    is_new = rows.prev[: rows.n_book] < 0
-    for i in range(rows.n_reb):
-        lo, hi = rows.bounds[i], rows.bounds[i + 1]
-        a = configs[config_of[i]][1]
-        k = column_of[a]
-        prev = x_new[rows.prev[lo:hi]]
-        out = rebalance_step(
-            settings[a], prev, is_new[lo:hi], w_desired[lo:hi, k], buffer[lo:hi, k]
+    n = len(rows.index)
+    # each row takes the desired weight and buffer of its date's allocator
+    k_of_date = np.array([used.index(configs[c][1]) for c in config_of] + [0])
+    k = k_of_date[rows.day]
+    pick = np.arange(n)
+    w_desired = np.broadcast_to(w_grid, (n, len(used)))[pick, k]
+    buffer = np.broadcast_to(buffer_grid, (n, len(used)))[pick, k]
+    settings = allocators[used[0]].settings()  # the step's fields are shared (checked)
+    init_nav = o["init_nav"]
+    flat = not isinstance(rates.linear, np.ndarray) and rates.impact is None
+    if flat and not o["drift"]:
+        done = scan(settings, rows, w_desired, buffer, None, keep_book=False)
+        run = settle(panel, ok, rows, done, o["cost_per_dollar"], o["include_funding"], init_nav)
+    else:
+        row_rates = Rates(*rates_at(rates, rows.index), None)
+        mk = marks(panel, ok, rows, o["include_funding"])
+        _, run = walk(
+            settings, rows, mk, w_desired, buffer, row_rates, init_nav, o["drift"], None, False
         )
-        x_new[lo:hi], trade_final[lo:hi] = out.x_new, out.trade_final
-    done = Scan(np.empty(0), np.empty(0), x_new[: rows.n_book], trade_final)
-    run = settle(panel, ok, rows, done, o["cost_per_dollar"], o["include_funding"], o["init_nav"])
     metrics = run.metrics(o["periods_per_year"])
     if not all(np.isfinite(metrics[k]).all() for k in _SUMMARY_KEYS):
         raise DataError("walk_forward: the out-of-sample book's NAV stops being finite")
-    nav_high = np.maximum.accumulate(np.maximum(metrics["nav"], o["init_nav"]))
-    metrics["drawdown"] = metrics["nav"] / nav_high - 1.0
     return metrics

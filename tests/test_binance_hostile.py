@@ -25,7 +25,7 @@ from binance_fixtures import (
 import lazyflow as lf
 from lazyflow.data import binance
 from lazyflow.data.binance import ConflictWarning, load_um_daily
-from lazyflow.data.dates import DATE_RANGE, END_EPOCH_MS, MAX_DATE, MIN_DATE
+from lazyflow.data.dates import DATE_RANGE, END_EPOCH_MS, FIRST_DATE, LAST_DATE
 
 JAN1 = epoch_ms(date(2024, 1, 1))
 
@@ -34,7 +34,7 @@ JAN1 = epoch_ms(date(2024, 1, 1))
 
 
 def test_supported_range_is_one_constant() -> None:
-    assert (date(1970, 1, 1), date(2200, 12, 31)) == (MIN_DATE, MAX_DATE)
+    assert (date(1970, 1, 1), date(2200, 12, 31)) == (FIRST_DATE, LAST_DATE)
     assert DATE_RANGE == "1970-01-01..2200-12-31"
     assert epoch_ms(date(2201, 1, 1)) == END_EPOCH_MS
 
@@ -72,7 +72,7 @@ def test_times_at_the_range_limits_load(tmp_path: Path) -> None:
     last_day = END_EPOCH_MS - 86_400_000
     rows = kline_rows(1, 0, 1, "1d") + kline_rows(2, last_day, 1, "1d")
     write_file(kline_path(tmp_path, "XUSDT", "1d", "1970-01"), rows, None)
-    assert load_um_daily(tmp_path)["date"].to_list() == [MIN_DATE, MAX_DATE]
+    assert load_um_daily(tmp_path)["date"].to_list() == [FIRST_DATE, LAST_DATE]
 
 
 # --- class 7: encrypted, unsupported and oversized zip members ---------------------------

@@ -20,8 +20,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import lazyflow as lf
+from lazyflow.exprs import MAX_WINDOW_VALUE
 from lazyflow.schema import unused_name
-from lazyflow.stages.base import MAX_WINDOW_VALUE
 
 PANEL = lf.synthetic_panel(n_symbols=12, n_days=80, seed=5)
 WITH_RETURNS = lf.LogReturns()(PANEL.lazy()).collect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 
 import numpy as np
 import polars as pl
@@ -15,7 +16,7 @@ from lazyflow.walk_forward import walk_forward
 
 PIPES = lf.grid_pipelines(lf.presets.carry(), {"SigmoidTarget": {"k": [0.5, 3.0]}})
 ALLOCS = lf.grid_allocators(
-    lf.presets.seed_allocator(), {"lambda_risk": [0.5, 8.0], "turnover_cap": [None, 0.05]}
+    lf.presets.seed_allocator(), {"lambda_risk": [0.5, 8.0], "gamma_cost": [0.0, 1.0]}
 )
 KW = {"cost_per_dollar": 0.001}
 
@@ -66,13 +67,15 @@ def test_choice_is_the_best_training_sharpe_recomputed_by_hand(panel, walked):
     assert walked.windows["config"].n_unique() > 1  # the test switches configurations
 
 
-def test_one_configuration_is_one_continuous_backtest(panel):
+@pytest.mark.parametrize("drift", [True, False])
+def test_one_configuration_is_one_continuous_backtest(panel, drift):
     """Nothing to choose: the book is `lf.backtest` from the first test date, positions
     carried across windows (a restart per window would trade the whole book again)."""
-    result = walk_forward(panel, PIPES[0], ALLOCS[0], train=40, test=25, backtest_kw=KW)
+    kw = KW | {"drift": drift}
+    result = walk_forward(panel, PIPES[0], ALLOCS[0], train=40, test=25, backtest_kw=kw)
     frame = PIPES[0](panel).collect()
     start = result.metrics["date"][0]
-    want = lf.backtest(frame.filter(pl.col("date") >= start), ALLOCS[0], **KW).metrics
+    want = lf.backtest(frame.filter(pl.col("date") >= start), ALLOCS[0], **kw).metrics
     for column in ("nav", "daily_return", "turnover_pct", "gross_exposure", "cost"):
         np.testing.assert_allclose(
             result.metrics[column].to_numpy(), want[column].to_numpy(), rtol=1e-12, atol=1e-15
@@ -82,7 +85,7 @@ def test_one_configuration_is_one_continuous_backtest(panel):
     gross = result.metrics.filter(pl.col("date") == second)["gross_exposure"][0]
     assert turnover < 0.5 * gross  # carried, not rebuilt from zero
     assert result.summary["sharpe"] == pytest.approx(
-        lf.backtest(frame.filter(pl.col("date") >= start), ALLOCS[0], **KW).summary()["sharpe"]
+        lf.backtest(frame.filter(pl.col("date") >= start), ALLOCS[0], **kw).summary()["sharpe"]
     )
 
 
@@ -135,6 +138,14 @@ def test_bad_parameters(panel, kwargs, message):
     with pytest.raises(lf.ConfigError) as err:
         walk_forward(panel, PIPES[0], ALLOCS[0], **kwargs)
     assert message in str(err.value) and "walk_forward" in str(err.value)
+
+
+def test_allocators_must_share_the_rebalance_steps_fields(panel, monkeypatch):
+    module = sys.modules["lazyflow.walk_forward"]  # lf.walk_forward is the function
+    monkeypatch.setattr(module, "backtest_grid", None)  # no work may start
+    capped = lf.grid_allocators(lf.presets.seed_allocator(), {"turnover_cap": [None, 0.1]})
+    with pytest.raises(lf.ConfigError, match=r"allocators\[1\]\.turnover_cap differs"):
+        walk_forward(panel, PIPES[0], capped, train=20, test=5)
 
 
 def test_too_few_dates_is_a_data_error(panel):

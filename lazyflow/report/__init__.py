@@ -18,7 +18,9 @@ import polars as pl
 
 from lazyflow.errors import LazyflowError
 from lazyflow.portfolio import BacktestResult
+from lazyflow.report.attribution import attribution_html
 from lazyflow.report.backtest import backtest_html, backtest_sections, universe_counts
+from lazyflow.report.capacity import capacity_html
 from lazyflow.report.charts import FILES_DIR, ChartWriter
 from lazyflow.report.factor import (
     FactorSection,
@@ -52,12 +54,14 @@ def write_report(
     universe_col: str = "is_universe",
     date_col: str = "date",
     factor: FactorSection | None = None,
+    capacity: pl.DataFrame | None = None,
 ) -> Path:
     """Write ``out_dir/report.html`` and its charts in ``out_dir/report_files/``; return the path.
 
     `frame` is the signals frame (for the universe-size chart, drawn when it has
     `universe_col`); `result` the backtest (None: a factor-only report); `factor` adds
-    the factor section (IC, quantile returns, top minus bottom, IC decay). `parameters`
+    the factor section (IC, quantile returns, top minus bottom, IC decay); `capacity`
+    (`lf.capacity`'s table) the capacity curve. `parameters`
     (plain data, e.g. `RunConfig.parameters()`) are shown as the run's settings, by
     default the allocator's and backtest's (`result.params()`).
     """
@@ -73,6 +77,9 @@ def write_report(
             raise LazyflowError("write_report: the backtest has no dates; nothing to report")
         sections = backtest_sections(chart, metrics, frame, universe_col, date_col)
         blocks.append(backtest_html(result, sections))
+        blocks.append(attribution_html(chart, result))
+        if capacity is not None:
+            blocks.append(capacity_html(chart, capacity, result.cost_model))
         spans.append(
             f"Backtest from {metrics['date'].min()} to {metrics['date'].max()}: "
             f"{metrics.height:,} rebalancing dates."

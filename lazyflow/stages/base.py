@@ -25,13 +25,6 @@ from lazyflow.schema import Kind
 #: the bucket columns, and far more rows than any window needs.
 MAX_INTEGER = 2**31 - 1
 
-#: Window inputs (dollar volume, returns, funding) beyond +-2**53 (9.0e15, the largest float
-#: that counts integers exactly) count as missing: bad prints, which would otherwise overflow a
-#: window's sum (inf or NaN for the rest of the symbol's history) or swamp its precision after
-#: they leave it.
-MAX_WINDOW_VALUE = 2.0**53
-
-
 class Stage(DeclaredStage):
     """Base of the built-in stages. Subclasses are ``@dataclass(frozen=True)``."""
 
@@ -148,39 +141,6 @@ def cast_hint(kind: Kind, dtype: pl.DataType) -> str:
     else:
         return ""
     return f" (read the panel with lf.scan_panel, which converts {what}, or cast it: .{fix})"
-
-
-def masked(column: str, mask: str | None) -> pl.Expr:
-    """`column`, set to null where the boolean `mask` column is not true.
-
-    Cross-sectional statistics skip nulls, so a masked column restricts the
-    cross-section the way zipline's ``mask=`` does.
-    """
-    if mask is None:
-        return pl.col(column)
-    return pl.when(pl.col(mask)).then(pl.col(column))
-
-
-def finite(expr: pl.Expr) -> pl.Expr:
-    """`expr` as Float64, null where it is null, NaN or +-inf (non-finite counts as missing)."""
-    value = expr.cast(pl.Float64)
-    return pl.when(value.is_finite()).then(value)
-
-
-def window_value(expr: pl.Expr) -> pl.Expr:
-    """`expr` as Float64 for a window (rolling, EWMA or per-date sum): null where it is null,
-    NaN, +-inf or beyond +-`MAX_WINDOW_VALUE`, so the window stays finite and recovers."""
-    value = expr.cast(pl.Float64)
-    return pl.when(value.abs() <= MAX_WINDOW_VALUE).then(value)
-
-
-def per_symbol(expr: pl.Expr, symbol_col: str, date_col: str) -> pl.Expr:
-    """`expr` evaluated over each symbol's rows in date order.
-
-    The partition key is the symbol cast to Categorical: the same groups as the strings,
-    found from integer codes instead of string hashes (about 30% less work per window).
-    """
-    return expr.over(pl.col(symbol_col).cast(pl.Categorical), order_by=date_col)
 
 
 def with_mask(inputs: dict[str, Kind], mask: str | None) -> dict[str, Kind]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from lazyflow.exprs import finite, masked, window_value
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite, masked, window_value, with_mask
+from lazyflow.stages.base import Stage, with_mask
 
 #: Added to the per-date standard deviation before dividing (the seed's guard).
 STD_EPS = 1e-8

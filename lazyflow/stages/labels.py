@@ -14,9 +14,10 @@ from typing import ClassVar
 import polars as pl
 
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import per_symbol
 from lazyflow.pipeline import Pipeline, StageLike
 from lazyflow.schema import Kind, unused_name
-from lazyflow.stages.base import MAX_INTEGER, Stage, per_symbol
+from lazyflow.stages.base import MAX_INTEGER, Stage
 
 
 def valid_price(column: str) -> pl.Expr:

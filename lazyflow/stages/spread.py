@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from lazyflow.exprs import finite
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite
+from lazyflow.stages.base import Stage
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import finite
 from lazyflow.schema import Kind
-from lazyflow.stages.base import MAX_INTEGER, Stage, finite, is_number
+from lazyflow.stages.base import MAX_INTEGER, Stage, is_number
 from lazyflow.stages.deciles import Deciles
 
 

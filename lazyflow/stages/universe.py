@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from lazyflow.errors import SchemaError
+from lazyflow.exprs import masked, per_symbol, window_value
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, masked, per_symbol, window_value, with_mask
+from lazyflow.stages.base import Stage, with_mask
 
 
 @dataclass(frozen=True)

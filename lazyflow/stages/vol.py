@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from lazyflow.exprs import per_symbol, window_value
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, per_symbol, window_value
+from lazyflow.stages.base import Stage
 
 
 @dataclass(frozen=True)
