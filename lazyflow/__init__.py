@@ -19,6 +19,7 @@ from lazyflow.portfolio import (
     backtest,
     backtest_grid,
 )
+from lazyflow.results import load_result
 from lazyflow.schema import Kind
 from lazyflow.stages import (
     Deciles,
@@ -67,6 +68,7 @@ __all__ = [
     "grid_allocators",
     "grid_pipelines",
     "label_columns",
+    "load_result",
     "presets",
     "scan_panel",
     "sweep",

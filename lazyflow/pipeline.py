@@ -63,7 +63,10 @@ class Pipeline:
         return len(self.stages)
 
     def __repr__(self) -> str:
-        return " >> ".join(repr(s) if isinstance(s, Stage) else stage_name(s) for s in self.stages)
+        """Only the parameters that differ from their defaults; one stage per line when long."""
+        from lazyflow.reprs import pipeline_repr
+
+        return pipeline_repr(self.stages)
 
     def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
         """Walk `schema` through every stage without reading data; return the final schema.

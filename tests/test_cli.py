@@ -90,7 +90,7 @@ def test_demo_writes_every_output(demo_dir):
         signals.columns
     )
     record = json.loads((demo_dir / "summary.json").read_text())
-    assert set(record) == {"summary", "parameters", "dropped"}
+    assert set(record) == {"summary", "annual", "parameters", "dropped"}
     stages = record["parameters"]["stages"]
     assert [s["type"] for s in stages] == [type(s).__name__ for s in lf.presets.carry().stages]
     assert {"type": "VolumeUniverse", "min_decile": 9} in stages  # non-default parameters
@@ -130,9 +130,11 @@ def test_demo_prints_a_summary_table_and_no_bar_off_a_terminal(tmp_path, capsys)
     assert err == ""  # stderr is not a terminal here: no progress bar
     record = json.loads((tmp_path / "summary.json").read_text())
     assert {"type": "Deciles", "descending": True} in record["parameters"]["stages"]
-    summary = record["summary"]
-    first = next(iter(summary))
-    assert any(line.startswith(first) for line in out.splitlines())
+    # formatted for people: a fraction as a percentage, units in the label
+    total = record["summary"]["total_return"]
+    line = next(line for line in out.splitlines() if line.startswith("total return"))
+    assert line.split()[-1] == f"{total * 100:+.1f}%" if abs(total) >= 0.01 else "%" in line
+    assert any(line.startswith("cost per year, of NAV") for line in out.splitlines())
     assert "report.html" in out
 
 
@@ -208,7 +210,7 @@ def test_explain_prints_schema_flow_and_plan(tmp_path, capsys):
 def test_demo_report_has_the_factor_section(demo_dir):
     page = (demo_dir / "report.html").read_text()
     assert 'id="factor"' in page
-    assert len(re.findall(r'<img src="([^"]+)"', page)) == 10  # 6 backtest + 4 factor charts
+    assert len(re.findall(r'<img src="([^"]+)"', page)) == 12  # 8 backtest + 4 factor charts
     summary = pl.read_parquet(demo_dir / "factor.parquet")
     assert set(summary["horizon"].drop_nulls()) == {1, 5, 20}
     assert summary.columns == ["metric", "horizon", "quantile", "value"]

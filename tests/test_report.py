@@ -31,7 +31,8 @@ def test_report_refers_to_images_that_exist_and_are_pngs(tmp_path, run):
     assert path == tmp_path / "report.html"
     page = path.read_text()
     sources = images(page)
-    assert len(sources) == 6  # NAV, drawdown, universe, exposure, turnover, volatility
+    # NAV, drawdown, rolling Sharpe, histogram, universe, exposure, turnover, volatility
+    assert len(sources) == 8
     for src in sources:
         png = tmp_path / src
         data = png.read_bytes()
@@ -43,13 +44,13 @@ def test_report_refers_to_images_that_exist_and_are_pngs(tmp_path, run):
     metrics = result.metrics
     assert str(metrics["date"].min()) in page and str(metrics["date"].max()) in page
     for key in result.summary():
-        assert f"<th>{key}</th>" in page
+        assert f'<th title="{key}">' in page
 
 
 def test_universe_chart_needs_the_universe_column(tmp_path, run):
     frame, result = run
     page = write_report(tmp_path, frame.drop("is_universe"), result).read_text()
-    assert len(images(page)) == 5
+    assert len(images(page)) == 7
     assert "universe.png" not in page
 
 

@@ -45,7 +45,7 @@ __all__ = [
 
 def write_report(
     out_dir: str | Path,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | None,
     result: BacktestResult | None,
     title: str = "lazyflow backtest",
     parameters: Mapping[str, Any] | None = None,
@@ -56,10 +56,11 @@ def write_report(
     """Write ``out_dir/report.html`` and its charts in ``out_dir/report_files/``; return the path.
 
     `frame` is the signals frame (for the universe-size chart, drawn when it has
-    `universe_col`); `result` the backtest (None: a factor-only report); `factor` adds
-    the factor section (IC, quantile returns, top minus bottom, IC decay). `parameters`
-    (plain data, e.g. `RunConfig.parameters()`) are shown as the run's settings, by
-    default the allocator's and backtest's (`result.params()`).
+    `universe_col`; None: no universe chart); `result` the backtest (None: a factor-only
+    report); `factor` adds the factor section (IC, quantile returns, top minus bottom, IC
+    decay). `parameters` (plain data, e.g. `RunConfig.parameters()`) are shown as the run's
+    settings, by default the allocator's and backtest's (`result.params()`).
+    `BacktestResult.report` is the short way to call it for one result.
     """
     if result is None and factor is None:
         raise LazyflowError("write_report: nothing to report; give a backtest result or a factor")
@@ -71,7 +72,9 @@ def write_report(
         metrics = result.metrics.sort("date")
         if metrics.height == 0:
             raise LazyflowError("write_report: the backtest has no dates; nothing to report")
-        sections = backtest_sections(chart, metrics, frame, universe_col, date_col)
+        sections = backtest_sections(
+            chart, metrics, frame, universe_col, date_col, result.periods_per_year
+        )
         blocks.append(backtest_html(result, sections))
         spans.append(
             f"Backtest from {metrics['date'].min()} to {metrics['date'].max()}: "
@@ -79,8 +82,9 @@ def write_report(
         )
     if factor is not None:
         blocks.append(factor_html(factor, factor_sections(chart, factor)))
-    n_symbols = frame["symbol"].n_unique() if "symbol" in frame.columns else "?"
-    spans.append(f"Signals frame of {frame.height:,} rows and {n_symbols} symbols.")
+    if frame is not None:
+        n_symbols = frame["symbol"].n_unique() if "symbol" in frame.columns else "?"
+        spans.append(f"Signals frame of {frame.height:,} rows and {n_symbols} symbols.")
     if parameters is None:
         parameters = {"backtest": result.params()} if result is not None else {}
     path = out / "report.html"
