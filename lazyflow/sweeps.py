@@ -53,9 +53,10 @@ import signal
 import sys
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -259,7 +260,8 @@ def _pool_run(tasks: list[tuple], workers: int, panel_path: str, tick: _Ticker) 
         max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(panel_path,)
     )
     try:
-        futures = {pool.submit(_evaluate_kept, *task): i for i, task in enumerate(tasks)}
+        with _sigint_ignored():  # the workers start ignoring Ctrl-C (inherited through exec)
+            futures = {pool.submit(_evaluate_kept, *task): i for i, task in enumerate(tasks)}
         results: list[Any] = [None] * len(tasks)
         for future in as_completed(futures):
             results[futures[future]] = future.result()
@@ -279,12 +281,29 @@ def _pool_run(tasks: list[tuple], workers: int, panel_path: str, tick: _Ticker) 
     return results
 
 
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while workers are spawned (main thread only), so that a Ctrl-C while
+    they import lazyflow does not print one traceback per worker; the parent handles it."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (not after their current task)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown drops it
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    for process in processes:
         process.terminate()
-    pool.shutdown(wait=True)
+    for process in processes:
+        process.join()
 
 
 def _why_workers_cannot_start() -> str | None:
@@ -338,9 +357,7 @@ _KEPT: list[pl.DataFrame | pl.LazyFrame] = []
 
 
 def _start_worker(panel_path: str) -> None:
-    """Read the panel; ignore Ctrl-C (the parent stops the workers), so an interrupt prints
-    one line, not one traceback per worker."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Read the panel. The worker ignores Ctrl-C (`_sigint_ignored`): the parent stops it."""
     with open(panel_path, "rb") as file:
         _KEPT[:] = [pickle.load(file)]
 
