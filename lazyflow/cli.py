@@ -290,7 +290,7 @@ def _load_config(path: Path) -> RunConfig:
     try:
         return parse_config(raw, base_dir=path.parent)
     except ConfigError as exc:
-        if _is_sweep(raw):
+        if _is_sweep(raw, path.parent):
             raise ConfigError(
                 f"{exc} -- {path} is a sweep config (it has grids); run it with "
                 f"`lazyflow sweep {path}`"
@@ -298,12 +298,12 @@ def _load_config(path: Path) -> RunConfig:
         raise
 
 
-def _is_sweep(raw: Mapping[str, Any]) -> bool:
+def _is_sweep(raw: Mapping[str, Any], base_dir: Path) -> bool:
     """True when `raw` has a [sweep] table or parses as a sweep config with a grid."""
     if "sweep" in raw:
         return True
     try:
-        config = parse_sweep_config(raw)
+        config = parse_sweep_config(raw, base_dir)
     except LazyflowError:
         return False
     return bool(config.stage_grid or config.allocator_grid)

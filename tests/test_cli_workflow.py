@@ -271,3 +271,13 @@ def test_a_custom_stage_that_is_not_a_stage_is_refused(tmp_path, capsys, kind, f
     assert main(["run", str(write(tmp_path, text))]) == 2
     line = one_line(capsys.readouterr().err)
     assert "stages[8].type" in line and fragment in line, line
+
+
+def test_a_custom_stage_takes_grids_in_a_sweep_config(tmp_path):
+    from lazyflow.sweep_config import load_sweep_config
+
+    (tmp_path / "mysignals.py").write_text(MOMENTUM)
+    text = CONFIG + '\n[[stages]]\ntype = "mysignals:Momentum"\nwindow = [3, 5]\n'
+    config = load_sweep_config(write(tmp_path, text))
+    assert config.swept() == ["stage.Momentum.window"]
+    assert [p.stages[-1].window for p in config.pipelines()] == [3, 5]
