@@ -34,11 +34,11 @@ from lazyflow.progress import Progress
 from lazyflow.report import (
     FactorSection,
     format_factor_summary,
-    format_value,
     write_report,
     write_sweep_report,
 )
-from lazyflow.report.format import summary_lines
+from lazyflow.report.format import format_stat, summary_lines
+from lazyflow.report.page import label
 from lazyflow.results import write_result
 from lazyflow.sweep_config import load_sweep_config, parse_sweep_config
 from lazyflow.sweeps import ENGINES, sweep
@@ -263,9 +263,10 @@ def _sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         metric = config.metric
         best = table.sort(metric, descending=True, nulls_last=True).row(0, named=True)
-        settings = ", ".join(f"{c} = {best[c]}" for c in swept) or "the only configuration"
+        settings = ", ".join(f"{c} = {label(best[c])}" for c in swept) or "the only configuration"
         print(f"{n:,} configurations ({len(pipelines)} pipelines x {len(allocators)} allocators)")
-        print(f"best {metric} {format_value(best[metric])}: config {best['config']}, {settings}")
+        value = format_stat(metric, best[metric])
+        print(f"best {metric} {value}: config {best['config']}, {settings}")
         print(f"\nwrote {out}/: sweep.parquet, {report.name}")
     return 0
 

@@ -94,7 +94,8 @@ def test_workers_that_cannot_start_raise_config_error_not_a_hang(tmp_path):
     # defeat the check of the main script: the workers re-run the sweep and must stop
     script = tmp_path / "net.py"
     script.write_text(
-        "import lazyflow.sweeps\nlazyflow.sweeps._why_workers_cannot_start = lambda: None\n"
+        "import lazyflow.sweep_workers as workers\n"
+        "workers._why_workers_cannot_start = lambda: None\n"
         + SNIPPET.replace("grid = lf.sweep(", "try:\n  grid = lf.sweep(").replace(
             "print(", "except lf.ConfigError as exc:\n  print('ConfigError', exc)\nelse:\n  print("
         )

@@ -1,11 +1,12 @@
 """A static HTML tear sheet of a backtest and/or a factor analysis, with PNG charts
 drawn by matplotlib (Agg), and the sweep report.
 
-One module per part: `charts` (matplotlib plumbing), `page` (HTML and formatting),
-`backtest`, `factor` and `sweep` (the sections). matplotlib is the optional ``plot`` extra
-(``pip install 'lazyflow[plot]'``); it is imported only when a report is written, and
-charts are drawn on bare `Figure` objects with the Agg canvas, so no global pyplot backend
-is touched.
+One module per part: `charts` (matplotlib plumbing), `page` (HTML), `format` (statistics
+for people), `backtest`, `tearsheet`, `factor` and `sweep` (the sections). The tear sheet's
+numbers are `lazyflow.tearsheet`'s pure functions of the metrics frame. matplotlib is the
+optional ``plot`` extra (``pip install 'lazyflow[plot]'``); it is imported only when a report
+is written, and charts are drawn on bare `Figure` objects with the Agg canvas, so no global
+pyplot backend is touched.
 """
 
 from __future__ import annotations
