@@ -102,6 +102,13 @@ def test_demo_writes_every_output(demo_dir):
     assert record["parameters"]["backtest"]["cost_per_dollar"] == 0.0005
 
 
+def test_the_demo_folder_is_a_saved_result(demo_dir):
+    loaded = lf.load_result(demo_dir)
+    assert loaded.metrics.equals(pl.read_parquet(demo_dir / "metrics.parquet"))
+    assert loaded.allocator == lf.presets.seed_allocator()
+    assert loaded.cost_per_dollar == lf.presets.SEED_BACKTEST["cost_per_dollar"]
+
+
 def test_demo_matches_the_python_api(demo_dir):
     panel = lf.synthetic_panel(n_symbols=N_SYMBOLS, n_days=N_DAYS, seed=2)
     frame = lf.presets.carry()(panel.lazy()).collect()  # no labels: the backtest's frame

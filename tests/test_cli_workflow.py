@@ -72,15 +72,11 @@ def test_global_flags_go_before_the_command(tmp_path, capsys, flag):
     assert err.strip().splitlines()[-1].startswith("lazyflow: error: stages[6].k")
 
 
-def test_quiet_before_the_command_silences_the_summary(tmp_path, capsys):
-    assert main(["--quiet", "demo", "--symbols", "20", "--days", "90", "--out", str(tmp_path)]) == 0
-    assert capsys.readouterr().out == ""
-
-
 def test_factor_has_its_own_default_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     config = write(tmp_path, CONFIG)
-    assert main(["run", str(config), "-q"]) == 0
+    assert main(["--quiet", "run", str(config)]) == 0  # --quiet before the command
+    assert capsys.readouterr().out == ""
     run_report = (tmp_path / "out" / "run" / "report.html").read_text()
     assert main(["factor", str(config), "-q"]) == 0
     assert (tmp_path / "out" / "run" / "report.html").read_text() == run_report  # untouched

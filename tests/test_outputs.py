@@ -30,9 +30,12 @@ def leftovers(parent: Path) -> list[str]:
 
 @pytest.fixture
 def old_output(tmp_path):
-    """A complete demo output, to be protected by every failing run."""
+    """A complete earlier output (lazyflow's file names), to be protected by failing runs."""
     out = tmp_path / "out"
-    assert cli.main(["demo", *SMALL, "--seed", "1", "--out", str(out)]) == 0
+    (out / "report_files").mkdir(parents=True)
+    for name in ("signals.parquet", "metrics.parquet", "summary.json", "report.html"):
+        (out / name).write_bytes(f"earlier {name}".encode())
+    (out / "report_files" / "nav.png").write_bytes(b"earlier chart")
     return out, snapshot(out)
 
 

@@ -96,9 +96,16 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path, run, monkeypatch):
         write_report(tmp_path, frame, result)
 
 
-def test_tear_sheet_tables_are_in_the_page(tmp_path, run):
+@pytest.fixture(scope="module")
+def tear_sheet(run, tmp_path_factory):
+    """The report of `run` drawn once through `result.report`, with the pipeline listed."""
     frame, result = run
-    page = write_report(tmp_path, frame, result).read_text()
+    return result.report(tmp_path_factory.mktemp("tear"), frame=frame, pipeline=lf.presets.carry())
+
+
+def test_tear_sheet_tables_are_in_the_page(tear_sheet, run):
+    _, result = run
+    page = tear_sheet.read_text()
     for heading in ("Monthly returns", "Statistics per year", "Worst drawdowns"):
         assert f"<h2>{heading}</h2>" in page
     assert "rolling_sharpe.png" in page and "returns_histogram.png" in page
@@ -108,6 +115,7 @@ def test_tear_sheet_tables_are_in_the_page(tmp_path, run):
     assert "cost per year, of NAV" in page
     # coloured monthly cells: a gain green, a loss red
     assert "rgba(46,160,67," in page and "rgba(203,36,49," in page
+    assert "VolumeUniverse(min_decile=9)" in page  # the pipeline
 
 
 def test_sweep_report_parameters_show_the_grid_and_integers():
@@ -148,13 +156,11 @@ def screenshot(page: Path, png: Path) -> None:
     not (shutil.which("chromium") or shutil.which("chromium-browser")),
     reason="headless Chromium (Debian's chromium package) is not installed",
 )
-def test_report_renders_in_headless_chromium(tmp_path, run):
+def test_report_renders_in_headless_chromium(tmp_path, tear_sheet):
     from matplotlib.image import imread
 
-    frame, result = run
-    page = result.report(tmp_path / "rep", frame=frame, pipeline=lf.presets.carry())
     png = tmp_path / "shot.png"
-    screenshot(page, png)
+    screenshot(tear_sheet, png)
     pixels = imread(png)[..., :3]
     assert pixels.shape[0] >= 2000 and pixels.shape[1] >= 1100
     # non-blank: many pixels are not the white background, in many colours (charts, tables)

@@ -60,16 +60,6 @@ def test_save_and_load_round_trip_bit_for_bit(tmp_path, run):
     assert record["lazyflow"] == lf.__version__ and record["frames"] == ["metrics", "book"]
 
 
-def test_the_run_command_output_is_a_saved_result(tmp_path):
-    from lazyflow.cli import main
-
-    out = tmp_path / "demo"
-    assert main(["demo", "--symbols", "20", "--days", "90", "--out", str(out), "-q"]) == 0
-    loaded = lf.load_result(out)
-    assert loaded.metrics.equals(pl.read_parquet(out / "metrics.parquet"))
-    assert loaded.allocator == lf.presets.seed_allocator()
-
-
 def test_load_result_errors(tmp_path):
     with pytest.raises(lf.DataError, match=r"no result\.json"):
         lf.load_result(tmp_path)
@@ -87,15 +77,13 @@ def double_close(frame: pl.LazyFrame) -> pl.LazyFrame:  # a plain-callable stage
 
 
 def test_report_of_a_custom_pipeline_lists_it(tmp_path, run):
-    _, frame, result = run
+    _, _, result = run
     pipeline = lf.presets.carry() >> double_close
-    page = result.report(tmp_path / "rep", frame=frame, pipeline=pipeline).read_text()
+    page = result.report(tmp_path / "rep", pipeline=pipeline).read_text()
     assert "SigmoidTarget(k=1.0, y_min=-0.9, y_max=0.9)" in page
     assert "double_close" in page
     assert "Monthly returns" in page and "Worst drawdowns" in page
-    # without a frame: no universe chart, still a tear sheet
-    bare = result.report(tmp_path / "bare").read_text()
-    assert "universe.png" not in bare and "Statistics per year" in bare
+    assert "universe.png" not in page  # no signals frame: no universe chart
 
 
 def test_repr_of_a_result_is_short(run):
