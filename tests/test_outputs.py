@@ -160,21 +160,26 @@ def test_an_internal_error_and_a_panic_leave_the_old_output(old_output, monkeypa
         assert snapshot(out) == before
 
 
-def test_a_failed_sweep_leaves_the_old_output(tmp_path, monkeypatch, capsys):
+def test_a_sweep_that_fails_late_leaves_the_old_output(tmp_path, monkeypatch, capsys):
     out = tmp_path / "sw"
     out.mkdir()
     (out / "sweep.parquet").write_bytes(b"an earlier sweep")
+    stages = "".join(
+        f'[[stages]]\ntype = "{name}"\n'
+        for name in ("DropNulls", "LogReturns", "VolumeUniverse", "FundingCarry", "Deciles",
+                     "SigmoidTarget", "EwmaVol", "RangeSpread")
+    )  # fmt: skip
     config = tmp_path / "s.toml"
     config.write_text(
-        '[data]\nn_symbols = 15\nn_days = 80\n[[stages]]\ntype = "LogReturns"\n'
-        "[allocator]\nlambda_risk = [1.0, 2.0]\n"
+        f"[data]\nn_symbols = 15\nn_days = 80\n{stages}[allocator]\nlambda_risk = [1.0, 2.0]\n"
     )
 
-    def boom(*args, **kwargs):
-        raise lf.DataError("a worker failed")
+    def boom(*args, **kwargs):  # after sweep.parquet is written, as a duplicate grid value was
+        raise lf.LazyflowError("write_sweep_report: crashed after all the work")
 
-    monkeypatch.setattr(cli, "sweep", boom)
-    assert cli.main(["sweep", str(config), "--out", str(out)]) == 1
+    monkeypatch.setattr(cli, "write_sweep_report", boom)
+    assert cli.main(["sweep", str(config), "--out", str(out), "--jobs", "1"]) == 1
+    assert "crashed after all the work" in capsys.readouterr().err
     assert snapshot(out) == {"sweep.parquet": b"an earlier sweep"}
     assert leftovers(tmp_path) == []
 
