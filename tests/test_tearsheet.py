@@ -8,6 +8,8 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import lazyflow as lf
 from lazyflow import tearsheet
@@ -189,3 +191,65 @@ def test_summary_lines_align_labels_and_values():
     assert len({len(line) for line in lines}) == 1
     with pytest.raises(ValueError, match="unknown kind"):
         format_number(1.0, "furlongs")
+
+
+@st.composite
+def nav_paths(draw):
+    """Random dates with gaps over up to three years and a NAV path with flats, new highs and
+    an occasional ruin (NAV 0 for good)."""
+    n = draw(st.integers(1, 60))
+    gaps = draw(st.lists(st.integers(1, 40), min_size=n, max_size=n))
+    start = dt.date(2020, 1, 1) + dt.timedelta(days=draw(st.integers(0, 400)))
+    dates = [start + dt.timedelta(days=sum(gaps[: i + 1])) for i in range(n)]
+    steps = draw(st.lists(st.sampled_from([-0.2, -0.05, 0.0, 0.03, 0.1]), min_size=n, max_size=n))
+    nav, value = [], draw(st.sampled_from([0.5, 1.0, 2.0]))
+    ruin = draw(st.one_of(st.none(), st.integers(0, n - 1)))
+    for i, step in enumerate(steps):
+        value = 0.0 if ruin is not None and i >= ruin else value * (1 + step)
+        nav.append(value)
+    return dates, nav, draw(st.sampled_from([0.5, 1.0, 2.0]))
+
+
+@given(nav_paths())
+def test_monthly_returns_and_drawdowns_match_loops(path):
+    dates, nav, init_nav = path
+    metrics = metrics_of(dates, nav)
+    table = tearsheet.monthly_returns(metrics, init_nav)
+    before, want_month, want_year = init_nav, {}, {}
+    year_before = {}
+    for i, (d, value) in enumerate(zip(dates, nav, strict=True)):
+        prev = nav[i - 1] if i else init_nav
+        if (d.year, d.month) not in want_month:
+            before = prev
+        year_before.setdefault(d.year, prev)
+        want_month[(d.year, d.month)] = value / before - 1 if before > 0 else None
+        start = year_before[d.year]
+        want_year[d.year] = value / start - 1 if start > 0 else None
+    for row in table.iter_rows(named=True):
+        for m, name in enumerate(tearsheet.MONTHS, start=1):
+            want = want_month.get((row["year"], m))
+            assert (row[name] is None) == (want is None)
+            if want is not None:
+                assert row[name] == pytest.approx(want, rel=1e-12, abs=1e-15)
+        want = want_year[row["year"]]
+        assert row["Year"] == (None if want is None else pytest.approx(want, rel=1e-12))
+    assert sorted(table["year"].to_list()) == sorted(want_year)
+    # drawdowns: a loop over the rows finds the same runs under water
+    periods = tearsheet.drawdown_periods(metrics, init_nav, top=10_000)
+    high, runs, current = init_nav, [], None
+    for i, value in enumerate(nav):
+        if value < high:
+            current = current or {"start": i, "low": i}
+            if value < nav[current["low"]]:
+                current["low"] = i
+        else:
+            if current:
+                runs.append(current | {"end": i})
+                current = None
+            high = value
+    if current:
+        runs.append(current | {"end": None})
+    assert periods.height == len(runs)
+    got = {(r["valley"], r["dates"]) for r in periods.iter_rows(named=True)}
+    want_runs = {(dates[r["low"]], (r["end"] or len(nav)) - r["start"]) for r in runs}
+    assert got == want_runs
