@@ -98,6 +98,7 @@ def staged_folder(target: Path, what: str = "output") -> Iterator[Path]:
     target = check_folder(target, what)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP}", dir=target.parent))
+    staging.chmod(0o777 & ~_umask())  # as mkdir would make it (mkdtemp makes it private)
     try:
         yield staging
         _swap_in(staging, target)
@@ -115,6 +116,7 @@ def staged_file(target: Path, what: str = "output") -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{target.name}{_TMP}", dir=target.parent)
     os.close(fd)
     staging = Path(name)
+    staging.chmod(0o666 & ~_umask())  # as open would make it (mkstemp makes it private)
     try:
         yield staging
         os.replace(staging, target)
@@ -137,6 +139,13 @@ def _swap_in(staging: Path, target: Path) -> None:
         old.rename(target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _parent(target: Path, what: str) -> Path:

@@ -44,6 +44,9 @@ def test_staged_folder_replaces_only_on_success(tmp_path):
     with staged_folder(target) as tmp:
         (tmp / "report.html").write_text("one")
     assert snapshot(target) == {"report.html": b"one"}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir makes a folder
     with pytest.raises(RuntimeError), staged_folder(target) as tmp:
         (tmp / "report.html").write_text("two")
         (tmp / "summary.json").write_text("{}")
@@ -69,6 +72,9 @@ def test_staged_file_is_replaced_atomically(tmp_path):
     with staged_file(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new" and leftovers(tmp_path) == []
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
     with pytest.raises(lf.ConfigError, match="is a folder"), staged_file(tmp_path):
         pass
 
