@@ -28,7 +28,7 @@ import polars as pl
 from lazyflow import __version__, presets
 from lazyflow.config import DataConfig, RunConfig, parse_config, read_toml
 from lazyflow.errors import ConfigError, LazyflowError, SchemaError
-from lazyflow.outputs import Terminated, staged_folder, terminate_on_sigterm
+from lazyflow.outputs import Terminated, staged_file, staged_folder, terminate_on_sigterm
 from lazyflow.portfolio import backtest
 from lazyflow.progress import Progress
 from lazyflow.report import (
@@ -331,10 +331,10 @@ def _explain(args: argparse.Namespace) -> int:
 def _ingest_binance(args: argparse.Namespace) -> int:
     from lazyflow.data.binance import load_um_daily
 
-    with Progress(f"reading {args.dir}", enabled=_bar(args.quiet)).working():
-        panel = load_um_daily(args.dir, symbols=args.symbols, interval=args.interval)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    panel.write_parquet(args.out)
+    with staged_file(args.out, "--out") as tmp:  # --out checked first; replaced at the end
+        with Progress(f"reading {args.dir}", enabled=_bar(args.quiet)).working():
+            panel = load_um_daily(args.dir, symbols=args.symbols, interval=args.interval)
+        panel.write_parquet(tmp)
     if not args.quiet:
         dates = panel["date"]
         print(

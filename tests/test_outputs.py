@@ -228,3 +228,20 @@ def test_a_signal_mid_run_leaves_the_old_output(old_output, sig, code, word):
     assert err.strip() == f"lazyflow: error: {word}"
     assert snapshot(out) == before
     assert leftovers(out.parent) == []
+
+
+def test_ingest_checks_out_first_and_keeps_the_old_panel(tmp_path, capsys, monkeypatch):
+    import lazyflow.data.binance as binance
+
+    panel = tmp_path / "panel.parquet"
+    panel.write_bytes(b"the earlier panel")
+    monkeypatch.setattr(binance, "load_um_daily", lambda *a, **k: pytest.fail("work started"))
+    assert cli.main(["ingest", "binance", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        raise lf.DataError("load_um_daily: a corrupt zip")
+
+    monkeypatch.setattr(binance, "load_um_daily", broken)
+    assert cli.main(["ingest", "binance", str(tmp_path), "--out", str(panel)]) == 1
+    assert panel.read_bytes() == b"the earlier panel" and leftovers(tmp_path) == []
