@@ -24,7 +24,12 @@ symbols x configurations). The distinct pipelines are the units of parallel work
   everything runs in this process. Pipelines and the panel are pickled to the workers, so
   plain-callable stages must be module-level functions, and a script that sweeps with
   several workers needs the usual ``if __name__ == "__main__":`` guard (the workers import
-  the main module). `n_jobs` is for this engine only, `address` for Ray only.
+  the main module). A script without that guard, or one read from stdin, cannot start
+  workers: `sweep` sees it before starting any and runs everything in this process with a
+  one-line `SweepWarning`; if workers still die before finishing, it raises `ConfigError`
+  (never a hang). An interrupt (Ctrl-C, or SIGTERM turned into an exception) stops the
+  workers at once, without a traceback from each. `n_jobs` is for this engine only,
+  `address` for Ray only.
 - ``engine="ray"``: one Ray task per pipeline, the panel put once in the object store. An
   initialised Ray (``ray.init`` called by the user) is used as it is; otherwise `sweep`
   calls ``ray.init(address=address)`` (None: a local instance) and shuts it down at the end.
@@ -42,18 +47,18 @@ import dataclasses
 import itertools
 import multiprocessing
 import os
-import pickle
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Literal
 
 import polars as pl
 
-from lazyflow.errors import ConfigError, collect
+from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline, stage_name
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.grid import backtest_grid, check_grid, check_schema
+from lazyflow.progress import ProgressFn, check_progress
 from lazyflow.stages.base import Stage
+from lazyflow.sweep_workers import Ticker, collected, run_local
 
 ENGINES = ("local", "ray")
 #: The leading columns of `sweep`'s result (parameter and statistics columns follow).
@@ -106,6 +111,7 @@ def sweep(
     engine: Literal["local", "ray"] = "local",
     n_jobs: int | None = None,
     address: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> pl.DataFrame:
     """Backtest every (pipeline, allocator) pair on `panel`; one row per configuration.
 
@@ -121,7 +127,13 @@ def sweep(
     instead when the pipelines do not have the same stage classes in the same order);
     ``allocator.<field>`` for every allocator field; then `BacktestResult.summary`'s
     statistics. Rows are sorted by ``config``. See the module docstring for the engines.
+    `progress(done, total)` is called with the configurations done after each pipeline.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a spawned worker is importing a main module that calls sweep at its top level:
+        # leave quietly (the parent raises a clear error) instead of starting workers of its own
+        raise SystemExit(1)
+    check_progress(progress, "sweep")
     if engine not in ENGINES:
         raise ConfigError(f"sweep: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "ray" and n_jobs is not None:
@@ -142,10 +154,11 @@ def sweep(
             raise ConfigError(f"sweep: pipelines[{i}]: {exc}") from exc
     distinct, which = _distinct(pipelines)
     tasks = [(pipe, allocators_t, options) for pipe in distinct]
+    tick = Ticker(progress, len(tasks), len(allocators_t))
     if engine == "local":
-        results = _run_local(panel, tasks, _workers(n_jobs, len(tasks)))
+        results = run_local(panel, tasks, _workers(n_jobs, len(tasks)), tick, evaluate)
     else:
-        results = _run_ray(panel, tasks, address)
+        results = _run_ray(panel, tasks, address, tick)
     n = len(allocators_t)
     stats = pl.concat(
         [
@@ -180,53 +193,8 @@ def evaluate(
     return backtest_grid(frame, allocators, **options).summary()
 
 
-def _run_local(
-    panel: pl.DataFrame | pl.LazyFrame, tasks: list[tuple], workers: int
-) -> list[pl.DataFrame]:
-    if workers == 1:
-        return [evaluate(panel, *task) for task in tasks]
-    for task in tasks:
-        try:
-            pickle.dumps(task)
-        except (pickle.PicklingError, AttributeError, TypeError) as exc:
-            raise ConfigError(
-                f"sweep: engine='local' sends each pipeline to a worker process, and the "
-                f"pipeline {task[0]!r} cannot be pickled ({exc}); use module-level functions "
-                "as stages, n_jobs=1 or engine='ray'"
-            ) from exc
-    context = multiprocessing.get_context("spawn")
-    panel = _collected(panel)
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_keep_panel, initargs=(panel,)
-    ) as pool:
-        futures = [pool.submit(_evaluate_kept, *task) for task in tasks]
-        return [future.result() for future in futures]
-
-
-def _collected(panel: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """The panel as a DataFrame, read once here: workers then get its data, not a plan that
-    each would run again (and a file scan's plan may not pickle: `scan_panel` reads CSV
-    through a Python IO source, which Polars pickles only with cloudpickle)."""
-    return panel if isinstance(panel, pl.DataFrame) else collect(panel, "sweep")
-
-
-#: A worker process's panel: sent once per worker (pickling the panel costs about as much
-#: as one pipeline's work), not once per task.
-_KEPT: list[pl.DataFrame | pl.LazyFrame] = []
-
-
-def _keep_panel(panel: pl.DataFrame | pl.LazyFrame) -> None:
-    _KEPT[:] = [panel]
-
-
-def _evaluate_kept(
-    pipeline: Pipeline, allocators: Sequence[BufferedAllocator], options: Mapping[str, Any]
-) -> pl.DataFrame:
-    return evaluate(_KEPT[0], pipeline, allocators, options)
-
-
 def _run_ray(
-    panel: pl.DataFrame | pl.LazyFrame, tasks: list[tuple], address: str | None
+    panel: pl.DataFrame | pl.LazyFrame, tasks: list[tuple], address: str | None, tick: Ticker
 ) -> list[pl.DataFrame]:
     try:
         import ray
@@ -238,9 +206,14 @@ def _run_ray(
     if started:
         ray.init(address=address)
     try:
-        panel_ref = ray.put(_collected(panel))
+        panel_ref = ray.put(collected(panel))
         remote = ray.remote(evaluate)
-        return ray.get([remote.remote(panel_ref, *task) for task in tasks])
+        refs = [remote.remote(panel_ref, *task) for task in tasks]
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            tick(len(ready))
+        return ray.get(refs)
     finally:
         if started:
             ray.shutdown()

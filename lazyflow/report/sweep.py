@@ -76,8 +76,41 @@ def write_sweep_report(
         f"{html.escape(metric)}</h2>{frame_table(best.select(shown))}"
     )
     path = out / "report.html"
-    path.write_text(page(title, span, parameters or {}, [block]), encoding="utf-8")
+    path.write_text(page(title, span, grid_parameters(parameters or {}), [block]), encoding="utf-8")
     return path
+
+
+def grid_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """A sweep's parameters for display: each swept stage or allocator parameter shows its
+    grid (``parameters["grids"]``, keyed by `lf.sweep`'s column names) in place of the first
+    configuration's value, and integral floats print as integers (21, not 21.0)."""
+    shown = {k: v for k, v in parameters.items() if k != "grids"}
+    stages = [dict(s) for s in shown.get("stages", [])]
+    allocator = dict(shown.get("allocator", {}))
+    for column, values in parameters.get("grids", {}).items():
+        kind, *middle, name = column.split(".")
+        if kind == "allocator":
+            allocator[name] = values
+        elif kind == "stage" and len(middle) == 2:  # stage.<position>.<Class>.<name>
+            stages[int(middle[0])][name] = values
+        elif kind == "stage":  # stage.<Class>.<name>: the class is there once
+            next(s for s in stages if s.get("type") == middle[0])[name] = values
+    if "stages" in shown:
+        shown["stages"] = stages
+    if "allocator" in shown:
+        shown["allocator"] = allocator
+    return _integral(shown)
+
+
+def _integral(value: Any) -> Any:
+    """`value` with every integral float as an int, in nested tables and lists."""
+    if isinstance(value, Mapping):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_integral(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def heatmap_cells(
