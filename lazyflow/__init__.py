@@ -21,6 +21,7 @@ from lazyflow.portfolio import (
     backtest_grid,
     capacity,
 )
+from lazyflow.results import load_result
 from lazyflow.schema import Kind
 from lazyflow.stages import (
     Deciles,
@@ -74,6 +75,7 @@ __all__ = [
     "grid_allocators",
     "grid_pipelines",
     "label_columns",
+    "load_result",
     "presets",
     "scan_panel",
     "sweep",

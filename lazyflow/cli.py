@@ -1,8 +1,13 @@
 """The ``lazyflow`` command line: demo, run, factor, sweep, explain, ingest.
 
-Exit codes: 0 success; 2 usage or config error; 1 data error (bad or missing
-data, a schema mismatch, a missing file). Errors are one line on stderr
-(``lazyflow: error: ...``); ``--debug`` adds the traceback.
+Exit codes: 0 success; 2 usage or config error (including an unusable --out); 1 data
+error (bad or missing data, a schema mismatch, a missing file) or internal error (a Polars
+panic included); 130 interrupted (SIGINT), 143 terminated (SIGTERM). Errors are one line on
+stderr (``lazyflow: error: ...``); ``--debug`` adds the traceback. ``--debug`` and
+``--quiet`` go before or after the command.
+
+Every command that writes a folder writes it atomically (`lazyflow.outputs`): --out is
+checked before any work, and a failed or interrupted run leaves the folder as it was.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import inspect
 import json
 import math
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -22,19 +28,23 @@ from typing import Any
 import polars as pl
 
 from lazyflow import presets
-from lazyflow.config import DataConfig, RunConfig, load_config
+from lazyflow.config import DataConfig, RunConfig, parse_config, read_toml
 from lazyflow.errors import ConfigError, LazyflowError, SchemaError
+from lazyflow.outputs import Terminated, staged_file, staged_folder, terminate_on_sigterm
 from lazyflow.portfolio import backtest, capacity
 from lazyflow.progress import Progress
 from lazyflow.report import (
     FactorSection,
     format_factor_summary,
-    format_value,
     write_report,
     write_sweep_report,
 )
-from lazyflow.sweep_config import load_sweep_config
+from lazyflow.report.format import format_stat, summary_lines
+from lazyflow.report.page import label
+from lazyflow.results import write_result
+from lazyflow.sweep_config import load_sweep_config, parse_sweep_config
 from lazyflow.sweeps import ENGINES, sweep_result
+from lazyflow.tearsheet import headline
 from lazyflow.version import __version__
 from lazyflow.walk_forward import walk_forward
 
@@ -48,6 +58,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return exc.code if isinstance(exc.code, int) else 2
+    previous = None
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        terminate_on_sigterm()
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        previous = None
+    try:
+        return _dispatch(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command; map every failure to one line on stderr and a non-zero exit code."""
     try:
         return args.command(args)
     except BrokenPipeError:  # e.g. `lazyflow explain x.toml | head`: stop quietly
@@ -56,28 +81,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted", args.debug)
         return 130
+    except Terminated:
+        _error("terminated", args.debug)
+        return 143
     except ConfigError as exc:
         _error(_describe(exc), args.debug)
         return 2
     except (LazyflowError, OSError, pl.exceptions.PolarsError) as exc:
         _error(_describe(exc), args.debug)
         return 1
-    except Exception as exc:
+    except BaseException as exc:  # any other error; a Polars (pyo3) panic is a BaseException
+        if isinstance(exc, SystemExit | GeneratorExit):
+            raise
         _error(f"internal error: {_describe(exc)} (run with --debug for the traceback)", args.debug)
         return 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bar or summary table"
-    )
-    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-
+    # --quiet and --debug go before the command (the main parser) or after it (each
+    # command's parser); SUPPRESS keeps a command's parser from resetting a flag given before
     parser = argparse.ArgumentParser(
         prog="lazyflow", description="Lazy Polars factor pipelines and backtests."
     )
     parser.add_argument("--version", action="version", version=f"lazyflow {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    for target, default in ((parser, False), (common, argparse.SUPPRESS)):
+        target.add_argument(
+            "--quiet", "-q", action="store_true", default=default,
+            help="no progress bar or summary table",
+        )  # fmt: skip
+        target.add_argument(
+            "--debug", action="store_true", default=default, help="show tracebacks on errors"
+        )
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     demo = sub.add_parser(
@@ -231,25 +266,28 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = _load_config(args.config)
     out = _out_dir(config, args)
     return _execute(config, out, f"lazyflow run: {args.config.name}", args.quiet)
 
 
 def _factor(args: argparse.Namespace) -> int:
-    """Signals with forward returns, the factor tables, factor parquet files and report.html."""
-    config = load_config(args.config)
-    out = _out_dir(config, args)
-    frame = _signals(config, args.quiet, labels=True)
-    factor = _factor_section(config, frame, args.quiet)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_factor(out, factor)
-    title = f"lazyflow factor: {args.config.name}"
-    parameters = {
-        k: v for k, v in config.parameters().items() if k not in ("allocator", "backtest")
-    }
-    with Progress("report", enabled=_bar(args.quiet)).working():
-        report = write_report(out, frame, None, title=title, parameters=parameters, factor=factor)
+    """Signals with forward returns, the factor tables, factor parquet files and report.html,
+    by default in ``<[output] dir>-factor`` (not the folder `run` writes)."""
+    config = _load_config(args.config)
+    out = _out_dir(config, args, suffix=FACTOR_SUFFIX)
+    with staged_folder(out, "--out") as tmp:
+        frame = _signals(config, args.quiet, labels=True)
+        factor = _factor_section(config, frame, args.quiet)
+        _write_factor(tmp, factor)
+        title = f"lazyflow factor: {args.config.name}"
+        parameters = {
+            k: v for k, v in config.parameters().items() if k not in ("allocator", "backtest")
+        }
+        with Progress("report", enabled=_bar(args.quiet)).working():
+            report = write_report(
+                tmp, frame, None, title=title, parameters=parameters, factor=factor
+            )
     if not args.quiet:
         print(_factor_heading(factor))
         print(format_factor_summary(factor.tables.summary))
@@ -264,76 +302,113 @@ def _sweep(args: argparse.Namespace) -> int:
     pipelines, allocators = config.pipelines(), config.allocators()
     n = len(pipelines) * len(allocators)
     engine = args.engine or config.engine
-    with Progress(f"sweep: {n:,} configurations", enabled=_bar(args.quiet)).working():
-        result = sweep_result(
-            config.run.data.scan(),
-            pipelines,
-            allocators,
-            config.run.backtest,
-            engine=engine,
-            n_jobs=args.jobs or config.n_jobs,
-            address=config.address,
-        )
-    walk = None
-    if config.walk_forward is not None:
-        with Progress("walk-forward", enabled=_bar(args.quiet)).working():
-            walk = walk_forward(
+    with staged_folder(out, "--out") as tmp:
+        bar = Progress(f"sweep: {n:,} configurations", enabled=_bar(args.quiet))
+        try:
+            result = sweep_result(
                 config.run.data.scan(),
                 pipelines,
                 allocators,
-                backtest_kw=config.run.backtest,
-                **config.walk_forward,
+                config.run.backtest,
+                engine=engine,
+                n_jobs=args.jobs or config.n_jobs,
+                address=config.address,
+                progress=bar,
             )
-    table = result.table
-    out.mkdir(parents=True, exist_ok=True)
-    table.write_parquet(out / "sweep.parquet")
-    files = ["sweep.parquet"]
-    if walk is not None:
-        walk.metrics.write_parquet(out / "walk_forward.parquet")
-        walk.windows.write_parquet(out / "walk_forward_windows.parquet")
-        files += ["walk_forward.parquet", "walk_forward_windows.parquet"]
-    title = f"lazyflow sweep: {args.config.name}"
-    swept = config.swept()
-    with Progress("report", enabled=_bar(args.quiet)).working():
-        report = write_sweep_report(
-            out,
-            table,
-            swept,
-            config.axes(),
-            config.metric,
-            title,
-            config.parameters(),
-            overfitting=(result.pbo, result.pbo_note),
-            walk=walk,
-        )
+        finally:
+            bar.close()
+        walk = None
+        if config.walk_forward is not None:
+            with Progress("walk-forward", enabled=_bar(args.quiet)).working():
+                walk = walk_forward(
+                    config.run.data.scan(),
+                    pipelines,
+                    allocators,
+                    backtest_kw=config.run.backtest,
+                    **config.walk_forward,
+                )
+        table = result.table
+        table.write_parquet(tmp / "sweep.parquet")
+        files = ["sweep.parquet"]
+        if walk is not None:
+            walk.metrics.write_parquet(tmp / "walk_forward.parquet")
+            walk.windows.write_parquet(tmp / "walk_forward_windows.parquet")
+            files += ["walk_forward.parquet", "walk_forward_windows.parquet"]
+        title = f"lazyflow sweep: {args.config.name}"
+        swept = config.swept()
+        with Progress("report", enabled=_bar(args.quiet)).working():
+            report = write_sweep_report(
+                tmp,
+                table,
+                swept,
+                config.axes(),
+                config.metric,
+                title,
+                config.parameters(),
+                overfitting=(result.pbo, result.pbo_note),
+                walk=walk,
+            )
     if not args.quiet:
         metric = config.metric
         best = table.sort(metric, descending=True, nulls_last=True).row(0, named=True)
-        settings = ", ".join(f"{c} = {best[c]}" for c in swept) or "the only configuration"
+        settings = ", ".join(f"{c} = {label(best[c])}" for c in swept) or "the only configuration"
         print(f"{n:,} configurations ({len(pipelines)} pipelines x {len(allocators)} allocators)")
-        print(f"best {metric} {format_value(best[metric])}: config {best['config']}, {settings}")
-        print(f"deflated Sharpe ratio of the best: {format_value(best['dsr'])}")
+        value = format_stat(metric, best[metric])
+        print(f"best {metric} {value}: config {best['config']}, {settings}")
+        print(f"deflated Sharpe ratio of the best: {format_stat('dsr', best['dsr'])}")
         pbo = "n/a" if result.pbo is None else f"{result.pbo.pbo:.1%}"
         print(f"probability of backtest overfitting: {pbo} ({result.pbo_note})")
         if walk is not None:
             print(
                 f"walk-forward: {walk.windows.height} windows, out-of-sample Sharpe "
-                f"{format_value(walk.summary['sharpe'])} (in-sample best over the same dates: "
-                f"{format_value(walk.best_summary['sharpe'])})"
+                f"{format_stat('sharpe', walk.summary['sharpe'])} (in-sample best over the "
+                f"same dates: {format_stat('sharpe', walk.best_summary['sharpe'])})"
             )
         print(f"\nwrote {out}/: {', '.join(files)}, {report.name}")
     return 0
 
 
-def _out_dir(config: RunConfig, args: argparse.Namespace) -> Path:
-    out = args.out or config.output_dir
-    if out is None:
+#: `lazyflow factor` writes to ``<[output] dir><FACTOR_SUFFIX>`` unless --out is given.
+FACTOR_SUFFIX = "-factor"
+
+
+def _out_dir(config: RunConfig, args: argparse.Namespace, suffix: str = "") -> Path:
+    if args.out is not None:
+        return args.out
+    if config.output_dir is None:
         raise ConfigError(f"{args.config}: no output folder: set [output] dir or pass --out")
-    return out
+    out = config.output_dir
+    return out.with_name(out.name + suffix) if suffix else out
+
+
+def _load_config(path: Path) -> RunConfig:
+    """A run config; when it does not parse but reads as a sweep config (a [sweep] table, or
+    lists where single values belong), the error says to use `lazyflow sweep`."""
+    raw = read_toml(path)
+    try:
+        return parse_config(raw, base_dir=path.parent)
+    except ConfigError as exc:
+        if _is_sweep(raw, path.parent):
+            raise ConfigError(
+                f"{exc} -- {path} is a sweep config (it has grids); run it with "
+                f"`lazyflow sweep {path}`"
+            ) from exc
+        raise
+
+
+def _is_sweep(raw: Mapping[str, Any], base_dir: Path) -> bool:
+    """True when `raw` has a [sweep] table or parses as a sweep config with a grid."""
+    if "sweep" in raw:
+        return True
+    try:
+        config = parse_sweep_config(raw, base_dir)
+    except LazyflowError:
+        return False
+    return bool(config.stage_grid or config.allocator_grid)
 
 
 def _explain(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = _load_config(args.config)
     pipeline = config.pipeline(labels=config.factor.enabled)  # the plan that `run` collects
     with Progress("reading data", enabled=_bar(args.quiet)).working():
         panel = config.data.scan()
@@ -353,10 +428,10 @@ def _explain(args: argparse.Namespace) -> int:
 def _ingest_binance(args: argparse.Namespace) -> int:
     from lazyflow.data.binance import load_um_daily
 
-    with Progress(f"reading {args.dir}", enabled=_bar(args.quiet)).working():
-        panel = load_um_daily(args.dir, symbols=args.symbols, interval=args.interval)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    panel.write_parquet(args.out)
+    with staged_file(args.out, "--out") as tmp:  # --out checked first; replaced at the end
+        with Progress(f"reading {args.dir}", enabled=_bar(args.quiet)).working():
+            panel = load_um_daily(args.dir, symbols=args.symbols, interval=args.interval)
+        panel.write_parquet(tmp)
     if not args.quiet:
         dates = panel["date"]
         print(
@@ -416,36 +491,49 @@ def _factor_heading(factor: FactorSection) -> str:
 
 
 def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
-    """Signals, backtest, then signals/book/metrics parquet, summary.json and report.html;
-    unless [factor] enabled = false, forward returns join the signals (one plan; they add
-    columns only and the backtest reads none) and the factor files and section are added."""
+    """Signals, backtest, then signals parquet, the saved result (metrics and book parquet,
+    result.json: `lf.load_result(out)` reads it), summary.json and report.html; unless
+    [factor] enabled = false, forward returns join the signals (one plan; they add columns
+    only and the backtest reads none) and the factor files and section are added. Everything
+    is written into a staging folder that replaces `out` at the end."""
     labels = config.factor.enabled
-    frame = _signals(config, quiet, labels, hint=", or set [factor] enabled = false")
-    bar = Progress("backtest", enabled=_bar(quiet))
-    result = backtest(frame, config.allocator, **config.backtest, progress=bar)
-    bar.close()
-    curve = _capacity(config, frame, quiet)
-    factor = _factor_section(config, frame, quiet, universe=True) if labels else None
-    out.mkdir(parents=True, exist_ok=True)
-    frame.write_parquet(out / "signals.parquet")
-    result.book.write_parquet(out / "book.parquet")
-    result.metrics.write_parquet(out / "metrics.parquet")
-    if factor is not None:
-        _write_factor(out, factor)
-    if curve is not None:
-        curve.write_parquet(out / "capacity.parquet")
-    summary = result.summary()
-    parameters = config.parameters()
-    record = {"summary": summary, "parameters": parameters, "dropped": result.dropped}
-    (out / "summary.json").write_text(json.dumps(_finite(record), indent=2) + "\n", "utf-8")
-    bar = Progress("report", enabled=_bar(quiet))
-    with bar.working():
-        report = write_report(
-            out, frame, result, title=title, parameters=parameters, factor=factor, capacity=curve
-        )
+    with staged_folder(out, "--out") as tmp:
+        frame = _signals(config, quiet, labels, hint=", or set [factor] enabled = false")
+        bar = Progress("backtest", enabled=_bar(quiet))
+        try:
+            result = backtest(frame, config.allocator, **config.backtest, progress=bar)
+        finally:
+            bar.close()
+        curve = _capacity(config, frame, quiet)
+        factor = _factor_section(config, frame, quiet, universe=True) if labels else None
+        frame.write_parquet(tmp / "signals.parquet")
+        write_result(result, tmp)
+        if factor is not None:
+            _write_factor(tmp, factor)
+        if curve is not None:
+            curve.write_parquet(tmp / "capacity.parquet")
+        summary = headline(result)
+        parameters = config.parameters()
+        record = {
+            "summary": result.summary(),
+            "annual": {k: summary[k] for k in ("annual_cost", "annual_funding")},
+            "parameters": parameters,
+            "dropped": result.dropped,
+        }
+        (tmp / "summary.json").write_text(json.dumps(_finite(record), indent=2) + "\n", "utf-8")
+        with Progress("report", enabled=_bar(quiet)).working():
+            report = write_report(
+                tmp,
+                frame,
+                result,
+                title=title,
+                parameters=parameters,
+                factor=factor,
+                capacity=curve,
+            )
     if not quiet:
         print(f"costs: {result.cost_model}; holdings {'drift' if result.drift else 'weights'}")
-        _print_summary(summary, factor is not None, report)
+        _print_summary(summary, factor is not None, out / report.name)
     return 0
 
 
@@ -459,11 +547,9 @@ def _capacity(config: RunConfig, frame: pl.DataFrame, quiet: bool) -> pl.DataFra
 
 
 def _print_summary(summary: Mapping[str, Any], with_factor: bool, report: Path) -> None:
-    width = max(len(k) for k in summary)
-    for key, value in summary.items():
-        print(f"{key:<{width}}  {format_value(value):>12}")
+    print("\n".join(summary_lines(summary)))
     files = "signals, book, metrics" + (", factor, factor_daily" if with_factor else "")
-    print(f"\nwrote {report.parent}/: {files} (parquet), summary.json, {report.name}")
+    print(f"\nwrote {report.parent}/: {files} (parquet), result.json, summary.json, {report.name}")
 
 
 def _finite(value: Any) -> Any:

@@ -39,7 +39,10 @@ for analytics only: a config may list them only after every other stage, and no
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib
 import inspect
+import sys
 import tomllib
 import types
 import typing
@@ -58,6 +61,7 @@ from lazyflow.factor import ROLLING_WINDOW, FactorAnalysis, check_settings
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import BufferedAllocator, backtest
 from lazyflow.portfolio.capacity import check_navs
+from lazyflow.reprs import stage_settings
 from lazyflow.stages.base import Stage
 from lazyflow.stages.labels import ForwardReturns, check_horizons, label_columns
 from lazyflow.version import __version__
@@ -217,7 +221,7 @@ class RunConfig:
         return {
             "lazyflow": __version__,
             "data": self.data.settings(),
-            "stages": [_stage_settings(stage) for stage in self.stages],
+            "stages": [stage_settings(stage) for stage in self.stages],
             "factor": self.factor_parameters(),
             "allocator": dataclasses.asdict(self.allocator),
             "backtest": {k: _plain(self.backtest.get(k, v)) for k, v in defaults.items()},
@@ -227,15 +231,6 @@ class RunConfig:
         """The [factor] settings, horizons resolved."""
         horizons = self.analysis().horizons
         return dataclasses.asdict(self.factor) | {"horizons": horizons}
-
-
-def _stage_settings(stage: Stage) -> dict[str, Any]:
-    changed = {
-        f.name: getattr(stage, f.name)
-        for f in dataclasses.fields(stage)
-        if f.init and (f.default is dataclasses.MISSING or getattr(stage, f.name) != f.default)
-    }
-    return {"type": type(stage).__name__} | changed
 
 
 def _plain(value: Any) -> Any:
@@ -251,16 +246,53 @@ def _backtest_defaults() -> dict[str, Any]:
     }
 
 
+#: The largest config file read, in bytes (a config is a few kB; this bounds a wrong path).
+MAX_CONFIG_BYTES = 1 << 24
+
+
 def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file's tables; `DataError` if it cannot be read, `ConfigError` if not TOML."""
+    """A TOML file's tables. `DataError` if it cannot be read (missing, unreadable);
+    `ConfigError` if it is not a regular file (a folder, /dev/zero, a FIFO: never read, so
+    never a hang), larger than `MAX_CONFIG_BYTES`, not UTF-8, not TOML or nested too deep."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"config {path}: not a regular file")
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config {path}: larger than {MAX_CONFIG_BYTES:,} bytes")
+        data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"config {path}: cannot read ({exc.strerror})") from exc
     try:
-        return tomllib.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path}: invalid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"config {path}: nested too deeply to parse") from exc
+    if _depth(raw) > MAX_DEPTH:
+        raise ConfigError(f"config {path}: nested deeper than {MAX_DEPTH} levels")
+    return raw
+
+
+#: The deepest nesting of tables and arrays a config may have (real ones have about 4).
+MAX_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply tables and arrays nest in `value` (0 for a scalar), without recursion."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, Mapping | list):
+            deepest = max(deepest, depth + 1)
+            todo.extend(
+                (v, depth + 1) for v in (item.values() if isinstance(item, Mapping) else item)
+            )
+    return deepest
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -276,7 +308,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> RunCon
         if section in raw and not isinstance(raw[section], Mapping):
             raise ConfigError(f"[{section}] must be a table, got {_show(raw[section])}")
     data = _parse_data(raw.get("data", {}), base_dir)
-    stage_list = _parse_stages(raw.get("stages", []))
+    stage_list = _parse_stages(raw.get("stages", []), base_dir)
     factor = FactorConfig(**_kwargs(FactorConfig, raw.get("factor", {}), "factor"))
     factor.check()
     allocator = _build(BufferedAllocator, raw.get("allocator", {}), "allocator")
@@ -344,23 +376,65 @@ def _parse_data(table: Mapping[str, Any], base_dir: Path | None) -> DataConfig:
     return DataConfig(**values)
 
 
-def _parse_stages(tables: Any) -> tuple[Stage, ...]:
+def _parse_stages(tables: Any, base_dir: Path | None = None) -> tuple[Stage, ...]:
     if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
         raise ConfigError("stages: must be an array of tables, written [[stages]]")
-    registry = stage_registry()
     built = []
     for i, table in enumerate(tables, start=1):
         where = f"stages[{i}]"
-        kind = table.get("type")
-        if kind is None:
-            raise ConfigError(f"{where}.type: missing; one of {_choices(registry)}")
-        if kind not in registry:
-            raise ConfigError(
-                f"{where}.type: unknown stage {_show(kind)}; one of {_choices(registry)}"
-            )
+        cls = stage_class(table.get("type"), where, base_dir)
         params = {k: v for k, v in table.items() if k != "type"}
-        built.append(_build(registry[kind], params, where))
+        built.append(_build(cls, params, where))
     return tuple(built)
+
+
+def stage_class(kind: Any, where: str, base_dir: Path | None = None) -> type[Stage]:
+    """The class a ``[[stages]] type`` names: a built-in's name (`stage_registry`), or
+    ``"module.path:ClassName"`` for a user's `Stage` subclass, imported with the config's
+    folder `base_dir` searched first. It must be a dataclass deriving from `lazyflow.Stage`."""
+    registry = stage_registry()
+    if kind is None:
+        raise ConfigError(f"{where}.type: missing; one of {_choices(registry)}")
+    if not isinstance(kind, str):
+        raise ConfigError(f"{where}.type: expected a string, got {_show(kind)}")
+    if kind in registry:
+        return registry[kind]
+    if ":" not in kind:
+        raise ConfigError(
+            f"{where}.type: unknown stage {kind!r}{_near(kind, registry)}; one of "
+            f"{_choices(registry)}, or 'package.module:ClassName' for your own Stage subclass"
+        )
+    module_name, _, name = kind.partition(":")
+    module = _import(module_name, f"{where}.type", base_dir)
+    cls = getattr(module, name, None)
+    if cls is None:
+        names = [n for n in dir(module) if not n.startswith("_")]
+        raise ConfigError(
+            f"{where}.type: module '{module_name}' has no {name!r}{_near(name, names)}"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Stage) and dataclasses.is_dataclass(cls)):
+        raise ConfigError(
+            f"{where}.type: {kind!r} is not a lazyflow stage: a stage in a config must be a "
+            "dataclass subclass of lazyflow.Stage (@dataclass(frozen=True) class X(lf.Stage))"
+        )
+    return cls
+
+
+def _import(module_name: str, where: str, base_dir: Path | None) -> types.ModuleType:
+    """Import `module_name`, with `base_dir` first on ``sys.path`` during the import."""
+    added = base_dir is not None and str(base_dir) not in sys.path
+    if added:
+        sys.path.insert(0, str(base_dir))
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{where}: cannot import module '{module_name}' ({exc})") from exc
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"{where}: importing module '{module_name}' failed ({problem})") from exc
+    finally:
+        if added:
+            sys.path.remove(str(base_dir))
 
 
 def _build(cls: type, params: Mapping[str, Any], where: str) -> Any:
@@ -395,7 +469,15 @@ def _kwargs(
 def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], prefix: str, what: str) -> None:
     for key in table:
         if key not in allowed:
-            raise ConfigError(f"{prefix}{key}: unknown {what}; allowed: {_choices(allowed)}")
+            raise ConfigError(
+                f"{prefix}{key}: unknown {what}{_near(key, allowed)}; allowed: {_choices(allowed)}"
+            )
+
+
+def _near(name: str, allowed: Any) -> str:
+    """`` (did you mean 'winsor'?)`` for the allowed name nearest to `name`, else ""."""
+    close = difflib.get_close_matches(str(name), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

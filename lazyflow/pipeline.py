@@ -14,6 +14,7 @@ import polars as pl
 
 from lazyflow.audit import Audit, audit
 from lazyflow.errors import ConfigError, DataError, SchemaError
+from lazyflow.reprs import pipeline_repr
 from lazyflow.schema import Kind, SchemaStep
 
 StageLike = Callable[[pl.LazyFrame], pl.LazyFrame]
@@ -111,9 +112,8 @@ class Pipeline:
         return len(self.stages)
 
     def __repr__(self) -> str:
-        return " >> ".join(
-            repr(s) if isinstance(s, DeclaredStage) else stage_name(s) for s in self.stages
-        )
+        """Only the parameters that differ from their defaults; one stage per line when long."""
+        return pipeline_repr(self.stages)
 
     def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
         """Walk `schema` through every stage without reading data; return the final schema.

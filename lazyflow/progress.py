@@ -1,9 +1,18 @@
 """A dependency-free progress bar on stderr, drawn only on a terminal.
 
-`Progress` is a callable ``(done, total)`` (the shape of `lf.backtest`'s
-``progress=`` hook) that redraws one line in place; `Progress.working` shows an
-elapsed-time ticker while a step with no natural counter (a Polars collect, a
-large read) runs in the calling thread.
+The one progress API of lazyflow: a long computation takes ``progress=``, any callable
+``(done, total)`` (`ProgressFn`; check it with `check_progress`), and calls it as units
+finish (dates of `lf.backtest`, configurations of `lf.sweep`, files of a loader). The
+library never draws anything itself. `Progress` is the callable the command line passes:
+it redraws one line in place, with an estimate of the time left; `Progress.working` shows
+an elapsed-time ticker while a step with no natural counter (a Polars collect, a large
+read) runs in the calling thread.
+
+Why not rich or tqdm: the library side is a plain callable, so it needs neither; the CLI
+side needs one redrawn line on stderr, off when stderr is not a terminal or with --quiet,
+which this file does in under a hundred lines, so lazyflow keeps its three core
+dependencies. A notebook user can pass ``progress=lambda d, t: bar.update(...)`` of any
+library.
 """
 
 from __future__ import annotations
@@ -11,11 +20,35 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
+
+from lazyflow.errors import ConfigError
 
 _SPIN = "|/-\\"
+#: The shape of every ``progress=`` parameter: called with (units done, units in all).
+ProgressFn = Callable[[int, int], None]
+
+
+def check_progress(progress: Any, caller: str) -> ProgressFn | None:
+    """`progress` if it is None or callable, else a `ConfigError` naming `caller`."""
+    if progress is not None and not callable(progress):
+        raise ConfigError(
+            f"{caller}: parameter 'progress' must be None or a callable(done, total), "
+            f"got {progress!r}"
+        )
+    return progress
+
+
+def format_seconds(seconds: float) -> str:
+    """``42s``, ``3m05s`` or ``2h07m``."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class Progress:
@@ -44,7 +77,8 @@ class Progress:
         self._drawn = False
 
     def __call__(self, done: int, total: int) -> None:
-        """Report `done` of `total` units; draws ``label [####....]  45%  450/1000  3.2s``."""
+        """Report `done` of `total` units; draws
+        ``label [####....]  45%  450/1000  3.2s, about 4s left``."""
         if not self.enabled:
             return
         now = time.monotonic()
@@ -54,7 +88,11 @@ class Progress:
         frac = min(max(done / total, 0.0), 1.0) if total > 0 else 1.0
         filled = round(frac * self.width)
         bar = "#" * filled + "." * (self.width - filled)
-        self._draw(f"{self.label} [{bar}] {frac:4.0%}  {done}/{total}  {now - self._start:.1f}s")
+        elapsed = now - self._start
+        left = ""
+        if 0 < done < total:
+            left = f", about {format_seconds(elapsed * (total - done) / done)} left"
+        self._draw(f"{self.label} [{bar}] {frac:4.0%}  {done}/{total}  {elapsed:.1f}s{left}")
 
     @contextmanager
     def working(self) -> Iterator[None]:

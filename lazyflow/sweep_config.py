@@ -159,10 +159,9 @@ def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
     stage_grid: dict[int, dict[str, list]] = {}
     tables = raw.get("stages", [])
     if isinstance(tables, list) and all(isinstance(t, Mapping) for t in tables):
-        registry = _config.stage_registry()
         fixed_tables = []
         for i, table in enumerate(tables):
-            cls = registry.get(table.get("type"))  # unknown types: parse_config says so
+            cls = _stage_class(table.get("type"), base_dir)  # None: parse_config says why
             fixed, grid = _grids(cls, table, f"stages[{i + 1}]") if cls else (table, {})
             fixed_tables.append(fixed)
             if grid:
@@ -236,6 +235,14 @@ def _grids(cls: type, table: Mapping[str, Any], where: str) -> tuple[dict, dict[
         check_distinct(values, f"{where}.{key}")
         grids[key] = values
     return fixed, grids
+
+
+def _stage_class(kind: Any, base_dir: Path | None) -> type | None:
+    """The stage class a ``[[stages]] type`` names (a user's too), or None if it names none."""
+    try:
+        return _config.stage_class(kind, "stages", base_dir)
+    except ConfigError:
+        return None
 
 
 def _is_grid(value: Any, hint: Any) -> bool:

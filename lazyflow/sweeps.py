@@ -24,7 +24,12 @@ symbols x configurations). The distinct pipelines are the units of parallel work
   everything runs in this process. Pipelines and the panel are pickled to the workers, so
   plain-callable stages must be module-level functions, and a script that sweeps with
   several workers needs the usual ``if __name__ == "__main__":`` guard (the workers import
-  the main module). `n_jobs` is for this engine only, `address` for Ray only.
+  the main module). A script without that guard, or one read from stdin, cannot start
+  workers: `sweep` sees it before starting any and runs everything in this process with a
+  one-line `SweepWarning`; if workers still die before finishing, it raises `ConfigError`
+  (never a hang). An interrupt (Ctrl-C, or SIGTERM turned into an exception) stops the
+  workers at once, without a traceback from each. `n_jobs` is for this engine only,
+  `address` for Ray only.
 - ``engine="ray"``: one Ray task per pipeline, the panel put once in the object store. An
   initialised Ray (``ray.init`` called by the user) is used as it is; otherwise `sweep`
   calls ``ray.init(address=address)`` (None: a local instance) and shuts it down at the end.
@@ -43,21 +48,21 @@ import itertools
 import math
 import multiprocessing
 import os
-import pickle
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from lazyflow.errors import ConfigError, collect
+from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline, stage_name
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.grid import backtest_grid, check_grid, check_schema
+from lazyflow.progress import ProgressFn, check_progress
 from lazyflow.stages.base import Stage
 from lazyflow.stats import PBOResult, expected_max_sharpe, pbo, probabilistic_sharpe, sharpe
+from lazyflow.sweep_workers import Ticker, collected, run_local
 
 ENGINES = ("local", "ray")
 #: The leading columns of `sweep`'s result (parameter and statistics columns follow).
@@ -131,6 +136,7 @@ def sweep(
     engine: Literal["local", "ray"] = "local",
     n_jobs: int | None = None,
     address: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> pl.DataFrame:
     """Backtest every (pipeline, allocator) pair on `panel`; one row per configuration.
 
@@ -150,16 +156,10 @@ def sweep(
     configuration of this sweep (`lazyflow.stats`; NaN with fewer than 3 dates or constant
     returns). Rows are sorted by ``config``. See the module docstring for the engines;
     `sweep_result` also gives the daily returns and the probability of backtest overfitting.
+    `progress(done, total)` is called with the configurations done after each pipeline.
     """
-    return sweep_result(
-        panel,
-        pipeline_grid,
-        allocator_grid,
-        backtest_kw,
-        engine=engine,
-        n_jobs=n_jobs,
-        address=address,
-    ).table
+    args = (panel, pipeline_grid, allocator_grid, backtest_kw, engine, n_jobs, address, progress)
+    return _sweep(*args).table
 
 
 def sweep_result(
@@ -171,9 +171,31 @@ def sweep_result(
     engine: Literal["local", "ray"] = "local",
     n_jobs: int | None = None,
     address: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> SweepResult:
     """`sweep` with every configuration's daily returns and the sweep's probability of
     backtest overfitting (see `SweepResult`). Same arguments as `sweep`."""
+    args = (panel, pipeline_grid, allocator_grid, backtest_kw, engine, n_jobs, address, progress)
+    return _sweep(*args)
+
+
+def _sweep(
+    panel: pl.DataFrame | pl.LazyFrame,
+    pipeline_grid: Pipeline | Sequence[Pipeline],
+    allocator_grid: BufferedAllocator | Sequence[BufferedAllocator] | Mapping[str, Any],
+    backtest_kw: Mapping[str, Any] | None,
+    engine: Literal["local", "ray"],
+    n_jobs: int | None,
+    address: str | None,
+    progress: ProgressFn | None,
+) -> SweepResult:
+    """The work of `sweep` and `sweep_result` (one call deeper than either, for both: the
+    workers' warning points at the user's line)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a spawned worker is importing a main module that calls sweep at its top level:
+        # leave quietly (the parent raises a clear error) instead of starting workers of its own
+        raise SystemExit(1)
+    check_progress(progress, "sweep")
     if engine not in ENGINES:
         raise ConfigError(f"sweep: engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "ray" and n_jobs is not None:
@@ -194,10 +216,11 @@ def sweep_result(
             raise ConfigError(f"sweep: pipelines[{i}]: {exc}") from exc
     distinct, which = _distinct(pipelines)
     tasks = [(pipe, allocators_t, options) for pipe in distinct]
+    tick = Ticker(progress, len(tasks), len(allocators_t))
     if engine == "local":
-        results = _run_local(panel, tasks, _workers(n_jobs, len(tasks)))
+        results = run_local(panel, tasks, _workers(n_jobs, len(tasks)), tick, evaluate)
     else:
-        results = _run_ray(panel, tasks, address)
+        results = _run_ray(panel, tasks, address, tick)
     n = len(allocators_t)
     stats = pl.concat(
         [
@@ -301,53 +324,8 @@ def _pbo(returns: pl.DataFrame) -> tuple[PBOResult | None, str]:
     return result, note
 
 
-def _run_local(
-    panel: pl.DataFrame | pl.LazyFrame, tasks: list[tuple], workers: int
-) -> list[pl.DataFrame]:
-    if workers == 1:
-        return [evaluate(panel, *task) for task in tasks]
-    for task in tasks:
-        try:
-            pickle.dumps(task)
-        except (pickle.PicklingError, AttributeError, TypeError) as exc:
-            raise ConfigError(
-                f"sweep: engine='local' sends each pipeline to a worker process, and the "
-                f"pipeline {task[0]!r} cannot be pickled ({exc}); use module-level functions "
-                "as stages, n_jobs=1 or engine='ray'"
-            ) from exc
-    context = multiprocessing.get_context("spawn")
-    panel = _collected(panel)
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_keep_panel, initargs=(panel,)
-    ) as pool:
-        futures = [pool.submit(_evaluate_kept, *task) for task in tasks]
-        return [future.result() for future in futures]
-
-
-def _collected(panel: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """The panel as a DataFrame, read once here: workers then get its data, not a plan that
-    each would run again (and a file scan's plan may not pickle: `scan_panel` reads CSV
-    through a Python IO source, which Polars pickles only with cloudpickle)."""
-    return panel if isinstance(panel, pl.DataFrame) else collect(panel, "sweep")
-
-
-#: A worker process's panel: sent once per worker (pickling the panel costs about as much
-#: as one pipeline's work), not once per task.
-_KEPT: list[pl.DataFrame | pl.LazyFrame] = []
-
-
-def _keep_panel(panel: pl.DataFrame | pl.LazyFrame) -> None:
-    _KEPT[:] = [panel]
-
-
-def _evaluate_kept(
-    pipeline: Pipeline, allocators: Sequence[BufferedAllocator], options: Mapping[str, Any]
-) -> pl.DataFrame:
-    return evaluate(_KEPT[0], pipeline, allocators, options)
-
-
 def _run_ray(
-    panel: pl.DataFrame | pl.LazyFrame, tasks: list[tuple], address: str | None
+    panel: pl.DataFrame | pl.LazyFrame, tasks: list[tuple], address: str | None, tick: Ticker
 ) -> list[pl.DataFrame]:
     try:
         import ray
@@ -359,9 +337,14 @@ def _run_ray(
     if started:
         ray.init(address=address)
     try:
-        panel_ref = ray.put(_collected(panel))
+        panel_ref = ray.put(collected(panel))
         remote = ray.remote(evaluate)
-        return ray.get([remote.remote(panel_ref, *task) for task in tasks])
+        refs = [remote.remote(panel_ref, *task) for task in tasks]
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            tick(len(ready))
+        return ray.get(refs)
     finally:
         if started:
             ray.shutdown()

@@ -90,7 +90,7 @@ def test_demo_writes_every_output(demo_dir):
         signals.columns
     )
     record = json.loads((demo_dir / "summary.json").read_text())
-    assert set(record) == {"summary", "parameters", "dropped"}
+    assert set(record) == {"summary", "annual", "parameters", "dropped"}
     stages = record["parameters"]["stages"]
     assert [s["type"] for s in stages] == [type(s).__name__ for s in lf.presets.carry().stages]
     assert {"type": "VolumeUniverse", "min_decile": 9} in stages  # non-default parameters
@@ -100,6 +100,13 @@ def test_demo_writes_every_output(demo_dir):
     }  # fmt: skip
     assert record["parameters"]["allocator"]["turnover_cap"] == 0.3
     assert record["parameters"]["backtest"]["cost_per_dollar"] == 0.0005
+
+
+def test_the_demo_folder_is_a_saved_result(demo_dir):
+    loaded = lf.load_result(demo_dir)
+    assert loaded.metrics.equals(pl.read_parquet(demo_dir / "metrics.parquet"))
+    assert loaded.allocator == lf.presets.seed_allocator()
+    assert loaded.cost_per_dollar == lf.presets.SEED_BACKTEST["cost_per_dollar"]
 
 
 def test_demo_matches_the_python_api(demo_dir):
@@ -131,9 +138,11 @@ def test_demo_prints_a_summary_table_and_no_bar_off_a_terminal(tmp_path, capsys)
     assert err == ""  # stderr is not a terminal here: no progress bar
     record = json.loads((tmp_path / "summary.json").read_text())
     assert {"type": "Deciles", "descending": True} in record["parameters"]["stages"]
-    summary = record["summary"]
-    first = next(iter(summary))
-    assert any(line.startswith(first) for line in out.splitlines())
+    # formatted for people: a fraction as a percentage, units in the label
+    total = record["summary"]["total_return"]
+    line = next(line for line in out.splitlines() if line.startswith("total return"))
+    assert line.split()[-1] == f"{total * 100:+.1f}%" if abs(total) >= 0.01 else "%" in line
+    assert any(line.startswith("cost per year, of NAV") for line in out.splitlines())
     assert "report.html" in out
 
 
@@ -209,7 +218,7 @@ def test_explain_prints_schema_flow_and_plan(tmp_path, capsys):
 def test_demo_report_has_the_factor_section(demo_dir):
     page = (demo_dir / "report.html").read_text()
     assert 'id="factor"' in page
-    assert len(re.findall(r'<img src="([^"]+)"', page)) == 12  # 7 backtest + 5 factor charts
+    assert len(re.findall(r'<img src="([^"]+)"', page)) == 14  # 9 backtest + 5 factor charts
     summary = pl.read_parquet(demo_dir / "factor.parquet")
     assert set(summary["horizon"].drop_nulls()) == {1, 5, 20}
     assert summary.columns == ["metric", "horizon", "quantile", "value"]

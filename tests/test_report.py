@@ -1,8 +1,10 @@
 """The HTML tear sheet: charts exist and are non-empty PNGs, the page explains the run."""
 
 import re
+import shutil
 import sys
 from collections import Counter
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -31,7 +33,9 @@ def test_report_refers_to_images_that_exist_and_are_pngs(tmp_path, run):
     assert path == tmp_path / "report.html"
     page = path.read_text()
     sources = images(page)
-    assert len(sources) == 7  # NAV, drawdown, universe, exposure, turnover, volatility, attribution
+    # NAV, drawdown, rolling Sharpe, histogram, universe, exposure, turnover, volatility,
+    # attribution
+    assert len(sources) == 9
     for src in sources:
         png = tmp_path / src
         data = png.read_bytes()
@@ -43,13 +47,13 @@ def test_report_refers_to_images_that_exist_and_are_pngs(tmp_path, run):
     metrics = result.metrics
     assert str(metrics["date"].min()) in page and str(metrics["date"].max()) in page
     for key in result.summary():
-        assert f"<th>{key}</th>" in page
+        assert f'<th title="{key}">' in page
 
 
 def test_universe_chart_needs_the_universe_column(tmp_path, run):
     frame, result = run
     page = write_report(tmp_path, frame.drop("is_universe"), result).read_text()
-    assert len(images(page)) == 6
+    assert len(images(page)) == 8
     assert "universe.png" not in page
 
 
@@ -91,3 +95,79 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path, run, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.dates", None)
     with pytest.raises(lf.LazyflowError, match=r"pip install 'lazyflow\[plot\]'"):
         write_report(tmp_path, frame, result)
+
+
+@pytest.fixture(scope="module")
+def tear_sheet(run, tmp_path_factory):
+    """The report of `run` drawn once through `result.report`, with the pipeline listed."""
+    frame, result = run
+    return result.report(tmp_path_factory.mktemp("tear"), frame=frame, pipeline=lf.presets.carry())
+
+
+def test_tear_sheet_tables_are_in_the_page(tear_sheet, run):
+    _, result = run
+    page = tear_sheet.read_text()
+    for heading in ("Monthly returns", "Statistics per year", "Worst drawdowns"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "rolling_sharpe.png" in page and "returns_histogram.png" in page
+    # the summary is formatted for people: total return as a signed percentage
+    total = result.summary()["total_return"]
+    assert f"<td>{total * 100:+.1f}%</td>" in page
+    assert "cost per year, of NAV" in page
+    # coloured monthly cells: a gain green, a loss red
+    assert "rgba(46,160,67," in page and "rgba(203,36,49," in page
+    assert "VolumeUniverse(min_decile=9)" in page  # the pipeline
+
+
+def test_sweep_report_parameters_show_the_grid_and_integers():
+    from lazyflow.report.sweep import grid_parameters
+
+    parameters = {
+        "stages": [{"type": "EwmaVol", "short_span": 21.0}, {"type": "SigmoidTarget", "k": 0.5},
+                   {"type": "Deciles"}, {"type": "Deciles", "n_quantiles": 5}],
+        "allocator": {"lambda_risk": 0.5, "gamma_cost": 0.3},
+        "grids": {"stage.SigmoidTarget.k": [0.5, 1.0, 2.0], "allocator.lambda_risk": [0.5, 1.0],
+                  "stage.3.Deciles.n_quantiles": [5, 10]},
+    }  # fmt: skip
+    shown = grid_parameters(parameters)
+    assert shown["stages"] == [
+        {"type": "EwmaVol", "short_span": 21},
+        {"type": "SigmoidTarget", "k": [0.5, 1, 2]},
+        {"type": "Deciles"},
+        {"type": "Deciles", "n_quantiles": [5, 10]},
+    ]
+    assert shown["allocator"] == {"lambda_risk": [0.5, 1], "gamma_cost": 0.3}
+    assert "grids" not in shown
+    assert type(shown["stages"][0]["short_span"]) is int
+    assert parameters["stages"][1]["k"] == 0.5  # the input is not changed
+
+
+def screenshot(page: Path, png: Path) -> None:
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1200,2400", f"--screenshot={png}", page.as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+
+
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or shutil.which("chromium-browser")),
+    reason="headless Chromium (Debian's chromium package) is not installed",
+)
+def test_report_renders_in_headless_chromium(tmp_path, tear_sheet):
+    from matplotlib.image import imread
+
+    png = tmp_path / "shot.png"
+    screenshot(tear_sheet, png)
+    pixels = imread(png)[..., :3]
+    assert pixels.shape[0] >= 2000 and pixels.shape[1] >= 1100
+    # non-blank: many pixels are not the white background, in many colours (charts, tables)
+    inked = (pixels < 0.9).any(axis=-1)
+    assert inked.mean() > 0.05
+    colours = {tuple(p) for p in (pixels[::7, ::7] * 255).astype(int).reshape(-1, 3)}
+    assert len(colours) > 200
+    # the lower half holds the tables and charts too, not only the top
+    assert inked[pixels.shape[0] // 2 :].mean() > 0.02

@@ -162,9 +162,10 @@ def test_config_errors_name_the_key_and_the_grid_position(old, new, message):
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sweep")
-    path = out / "sweep.toml"
+    folder = tmp_path_factory.mktemp("sweep")
+    path = folder / "sweep.toml"
     path.write_text(CONFIG, encoding="utf-8")
+    out = folder / "out"  # not the config's folder: an output folder is replaced whole
     assert main(["sweep", str(path), "--out", str(out), "--jobs", "1", "-q"]) == 0
     return out
 

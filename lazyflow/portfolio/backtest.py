@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -182,6 +183,31 @@ class BacktestResult:
         ppy = self.periods_per_year if periods_per_year is None else periods_per_year
         columns = {name: self.metrics[name].to_numpy() for name in SUMMARY_INPUTS}
         return summary_stats(columns, self.init_nav, ppy)
+
+    # Keeping and showing a result: thin wrappers of lazyflow.results
+    def save(self, path: str | Path) -> Path:
+        """Save into folder `path` (Parquet and JSON); `lf.load_result(path)` reads it back."""
+        from lazyflow.results import save_result
+
+        return save_result(self, path)
+
+    def report(
+        self,
+        path: str | Path,
+        frame: pl.DataFrame | None = None,
+        pipeline: Any = None,
+        title: str = "lazyflow backtest",
+    ) -> Path:
+        """Write the tear sheet into folder `path`, listing `pipeline`; return the page
+        (`lazyflow.results.report_result`)."""
+        from lazyflow.results import report_result
+
+        return report_result(self, path, frame, pipeline, title)
+
+    def __repr__(self) -> str:
+        from lazyflow.results import describe_result
+
+        return describe_result(self)
 
 
 #: The metrics columns that `summary_stats` reads.

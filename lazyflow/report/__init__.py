@@ -1,11 +1,12 @@
 """A static HTML tear sheet of a backtest and/or a factor analysis, with PNG charts
 drawn by matplotlib (Agg), and the sweep report.
 
-One module per part: `charts` (matplotlib plumbing), `page` (HTML and formatting),
-`backtest`, `factor` and `sweep` (the sections). matplotlib is the optional ``plot`` extra
-(``pip install 'lazyflow[plot]'``); it is imported only when a report is written, and
-charts are drawn on bare `Figure` objects with the Agg canvas, so no global pyplot backend
-is touched.
+One module per part: `charts` (matplotlib plumbing), `page` (HTML), `format` (statistics
+for people), `backtest`, `tearsheet`, `factor` and `sweep` (the sections). The tear sheet's
+numbers are `lazyflow.tearsheet`'s pure functions of the metrics frame. matplotlib is the
+optional ``plot`` extra (``pip install 'lazyflow[plot]'``); it is imported only when a report
+is written, and charts are drawn on bare `Figure` objects with the Agg canvas, so no global
+pyplot backend is touched.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ __all__ = [
 
 def write_report(
     out_dir: str | Path,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | None,
     result: BacktestResult | None,
     title: str = "lazyflow backtest",
     parameters: Mapping[str, Any] | None = None,
@@ -59,11 +60,12 @@ def write_report(
     """Write ``out_dir/report.html`` and its charts in ``out_dir/report_files/``; return the path.
 
     `frame` is the signals frame (for the universe-size chart, drawn when it has
-    `universe_col`); `result` the backtest (None: a factor-only report); `factor` adds
-    the factor section (IC, quantile returns, top minus bottom, IC decay); `capacity`
-    (`lf.capacity`'s table) the capacity curve. `parameters`
-    (plain data, e.g. `RunConfig.parameters()`) are shown as the run's settings, by
-    default the allocator's and backtest's (`result.params()`).
+    `universe_col`; None: no universe chart); `result` the backtest (None: a factor-only
+    report); `factor` adds the factor section (IC, quantile returns, top minus bottom, IC
+    decay); `capacity` (`lf.capacity`'s table) the capacity curve. `parameters` (plain data,
+    e.g. `RunConfig.parameters()`) are shown as the run's settings, by default the
+    allocator's and backtest's (`result.params()`). `BacktestResult.report` is the short
+    way to call it for one result.
     """
     if result is None and factor is None:
         raise LazyflowError("write_report: nothing to report; give a backtest result or a factor")
@@ -75,7 +77,9 @@ def write_report(
         metrics = result.metrics.sort("date")
         if metrics.height == 0:
             raise LazyflowError("write_report: the backtest has no dates; nothing to report")
-        sections = backtest_sections(chart, metrics, frame, universe_col, date_col)
+        sections = backtest_sections(
+            chart, metrics, frame, universe_col, date_col, result.periods_per_year
+        )
         blocks.append(backtest_html(result, sections))
         blocks.append(attribution_html(chart, result))
         if capacity is not None:
@@ -86,8 +90,9 @@ def write_report(
         )
     if factor is not None:
         blocks.append(factor_html(factor, factor_sections(chart, factor)))
-    n_symbols = frame["symbol"].n_unique() if "symbol" in frame.columns else "?"
-    spans.append(f"Signals frame of {frame.height:,} rows and {n_symbols} symbols.")
+    if frame is not None:
+        n_symbols = frame["symbol"].n_unique() if "symbol" in frame.columns else "?"
+        spans.append(f"Signals frame of {frame.height:,} rows and {n_symbols} symbols.")
     if parameters is None:
         parameters = {"backtest": result.params()} if result is not None else {}
     path = out / "report.html"

@@ -3,13 +3,17 @@ universe, exposure, turnover and volatility charts."""
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from lazyflow.portfolio import BacktestResult
 from lazyflow.report.charts import COLORS, ChartFn, Section
+from lazyflow.report.format import format_stat, stat_label
 from lazyflow.report.page import sections_html, stats_table
+from lazyflow.report.tearsheet import tearsheet_html, tearsheet_sections
+from lazyflow.tearsheet import headline
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -17,8 +21,15 @@ if TYPE_CHECKING:
 
 
 def backtest_sections(
-    chart: ChartFn, metrics: pl.DataFrame, frame: pl.DataFrame, universe_col: str, date_col: str
+    chart: ChartFn,
+    metrics: pl.DataFrame,
+    frame: pl.DataFrame | None,
+    universe_col: str,
+    date_col: str,
+    periods_per_year: float,
 ) -> list[Section]:
+    """NAV and drawdown, then the tear sheet's charts, universe, exposure, turnover and
+    volatility (`backtest_html` puts the tear sheet's tables after the first two)."""
     x = metrics["date"].to_list()
     sections = [
         (
@@ -32,8 +43,9 @@ def backtest_sections(
             "NAV relative to its running high.",
             chart("drawdown", lambda fig: _drawdown(fig.add_subplot(), x, metrics)),
         ),
+        *tearsheet_sections(chart, metrics, periods_per_year),
     ]
-    if universe_col in frame.columns and date_col in frame.columns:
+    if frame is not None and universe_col in frame.columns and date_col in frame.columns:
         sections.append(
             (
                 "Universe size",
@@ -155,16 +167,30 @@ def _volatility(ax: Axes, x: list, metrics: pl.DataFrame) -> None:
     ax.set_title("Forecast against realised volatility", loc="left", fontsize=11)
 
 
+def summary_table(result: BacktestResult) -> str:
+    """The headline statistics (`lazyflow.tearsheet.headline`), formatted for people."""
+    rows = "".join(
+        f'<tr><th title="{k}">{html.escape(stat_label(k))}</th>'
+        f"<td>{html.escape(format_stat(k, v))}</td></tr>"
+        for k, v in headline(result).items()
+    )
+    head = "<tr><th>statistic</th><th>value</th></tr>"
+    return f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
+
+
 def backtest_html(result: BacktestResult, sections: list[Section]) -> str:
+    metrics = result.metrics.sort("date")
     dropped_html = (
         stats_table(result.dropped, ("reason", "rows"))
         if any(result.dropped.values())
         else "<p>None.</p>"
     )
     return f"""<div class="grid">
-<div><h2>Summary statistics</h2>{stats_table(result.summary(), ("statistic", "value"))}</div>
+<div><h2>Summary statistics</h2>{summary_table(result)}</div>
 <div><h2>Rows dropped as untradable</h2>
 <p class="note">Input rows that could not trade, each under the first check it failed,<br>
 and held positions without a next price or funding rate (marked as 0).</p>{dropped_html}</div>
 </div>
-{sections_html(sections)}"""
+{sections_html(sections[:2])}
+{tearsheet_html(metrics, result.init_nav, result.periods_per_year)}
+{sections_html(sections[2:])}"""

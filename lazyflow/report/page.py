@@ -55,6 +55,7 @@ th, td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left;
 td {{ font-variant-numeric: tabular-nums; text-align: right; }}
 td.text {{ text-align: left; font-family: ui-monospace, monospace; font-size: 0.9em; }}
 img {{ max-width: 100%; border: 1px solid #eee; }}
+table.months td {{ min-width: 3.2em; padding: 0.3em 0.5em; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="note">{html.escape(span)}</p>

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from lazyflow.stats import PBOResult
-    from lazyflow.walk_forward import WalkForwardResult
 
 
 #: Statistics shown next to the swept parameters in the sweep report's table of the best.
@@ -38,7 +37,7 @@ def write_sweep_report(
     parameters: Mapping[str, Any] | None = None,
     top: int = 10,
     overfitting: tuple[PBOResult | None, str] | None = None,
-    walk: WalkForwardResult | None = None,
+    walk: Any = None,
 ) -> Path:
     """Write ``out_dir/report.html`` for a sweep (`lf.sweep`'s `table`); return the path.
 
@@ -47,8 +46,9 @@ def write_sweep_report(
     of values, so the other swept parameters (`swept`) are averaged and the parameters that
     were not swept are fixed. The table lists the `top` configurations by `metric`. Then the
     deflated Sharpe of the best; with `overfitting` (`SweepResult.pbo` and `pbo_note`) the
-    PBO, its λ histogram and the in- versus out-of-sample Sharpe scatter; with `walk` the
-    walk-forward book's NAV next to the in-sample best's and its windows.
+    PBO, its λ histogram and the in- versus out-of-sample Sharpe scatter; with `walk` (a
+    `lazyflow.walk_forward.WalkForwardResult`) the walk-forward book's NAV next to the
+    in-sample best's and its windows.
     """
     if metric not in table.columns:
         raise LazyflowError(f"write_sweep_report: no column '{metric}' in the sweep table")
@@ -88,8 +88,41 @@ def write_sweep_report(
         f"{html.escape(metric)}</h2>{frame_table(best.select(shown))}{honest}{walked}"
     )
     path = out / "report.html"
-    path.write_text(page(title, span, parameters or {}, [block]), encoding="utf-8")
+    path.write_text(page(title, span, grid_parameters(parameters or {}), [block]), encoding="utf-8")
     return path
+
+
+def grid_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """A sweep's parameters for display: each swept stage or allocator parameter shows its
+    grid (``parameters["grids"]``, keyed by `lf.sweep`'s column names) in place of the first
+    configuration's value, and integral floats print as integers (21, not 21.0)."""
+    shown = {k: v for k, v in parameters.items() if k != "grids"}
+    stages = [dict(s) for s in shown.get("stages", [])]
+    allocator = dict(shown.get("allocator", {}))
+    for column, values in parameters.get("grids", {}).items():
+        kind, *middle, name = column.split(".")
+        if kind == "allocator":
+            allocator[name] = values
+        elif kind == "stage" and len(middle) == 2:  # stage.<position>.<Class>.<name>
+            stages[int(middle[0])][name] = values
+        elif kind == "stage":  # stage.<Class>.<name>: the class is there once
+            next(s for s in stages if s.get("type") == middle[0])[name] = values
+    if "stages" in shown:
+        shown["stages"] = stages
+    if "allocator" in shown:
+        shown["allocator"] = allocator
+    return _integral(shown)
+
+
+def _integral(value: Any) -> Any:
+    """`value` with every integral float as an int, in nested tables and lists."""
+    if isinstance(value, Mapping):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_integral(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def heatmap_cells(
@@ -180,8 +213,10 @@ def _pbo_charts(fig: Figure, result: PBOResult) -> None:
     right.set_title("In-sample best, out of sample", loc="left", fontsize=11)
 
 
-def _walk_forward(chart: ChartWriter, walk: WalkForwardResult) -> str:
-    """The walk-forward book's NAV next to the in-sample best's, and its windows."""
+def _walk_forward(chart: ChartWriter, walk: Any) -> str:
+    """The walk-forward book's NAV next to the in-sample best's, and its windows (`walk`: a
+    `lazyflow.walk_forward.WalkForwardResult`, not imported here: the report stays below the
+    backtest in the import graph)."""
     m = walk.metrics
     src = chart("walk_forward_nav", lambda fig: _walk_nav(fig.add_subplot(), m, walk.best_config))
     oos, best = walk.summary, walk.best_summary["sharpe"]

@@ -16,22 +16,15 @@ import polars as pl
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import per_symbol
 from lazyflow.pipeline import Pipeline, StageLike
-from lazyflow.schema import Kind, unused_name
+from lazyflow.schema import Kind
 from lazyflow.stages.base import MAX_INTEGER, Stage
+from lazyflow.stages.calendar import calendar_day
 
 
 def valid_price(column: str) -> pl.Expr:
     """`column` as Float64, null where it is null, non-finite or <= 0."""
     price = pl.col(column).cast(pl.Float64)
     return pl.when(price.is_finite() & (price > 0)).then(price)
-
-
-def calendar_day(frame: pl.LazyFrame, date_col: str) -> tuple[pl.LazyFrame, str]:
-    """`frame` with a temporary column: the position of each row's date in the frame's
-    calendar (the sorted distinct dates of `frame`, 1 = the first), and that column's name
-    (one no column of `frame` has). Lazy; the same in any row order."""
-    name = unused_name(frame.collect_schema().names(), "__calendar_day")
-    return frame.with_columns(pl.col(date_col).rank("dense").cast(pl.Int64).alias(name)), name
 
 
 def check_horizons(horizons: tuple[int, ...], caller: str) -> None:

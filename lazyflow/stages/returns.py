@@ -9,7 +9,7 @@ import polars as pl
 from lazyflow.exprs import per_symbol
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage
-from lazyflow.stages.labels import calendar_day
+from lazyflow.stages.calendar import calendar_day
 
 
 def log_price(column: str) -> pl.Expr:
