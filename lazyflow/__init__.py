@@ -7,6 +7,7 @@
 """
 
 from lazyflow import presets
+from lazyflow.algebra import Factor, Term, col, cs, lit, ts, where
 from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
@@ -47,6 +48,7 @@ __all__ = [
     "Deciles",
     "DropNulls",
     "EwmaVol",
+    "Factor",
     "FactorAnalysis",
     "ForwardReturns",
     "FundingCarry",
@@ -59,16 +61,22 @@ __all__ = [
     "SchemaError",
     "SigmoidTarget",
     "Stage",
+    "Term",
     "VolumeUniverse",
     "__version__",
     "backtest",
     "backtest_grid",
+    "col",
+    "cs",
     "factor_report",
     "grid_allocators",
     "grid_pipelines",
     "label_columns",
+    "lit",
     "presets",
     "scan_panel",
     "sweep",
     "synthetic_panel",
+    "ts",
+    "where",
 ]
