@@ -130,55 +130,61 @@ def rank_expr(x: pl.Expr, d: int) -> pl.Expr:
     return x.rolling_rank(d, method="average").cast(pl.Float64)
 
 
-def _centred(x: pl.Expr, d: int) -> tuple[pl.Expr, list[pl.Expr]]:
-    """The window mean of x (summed afresh over the d lags) and the d deviations
-    x[t-k] - mean (k = 0..d-1)."""
-    m = pl.sum_horizontal([x.shift(k) / d for k in range(d)])
-    return m, [x.shift(k) - m for k in range(d)]
+def _moments(x: pl.Expr, d: int) -> tuple[pl.Expr, pl.Expr, list[pl.Expr]]:
+    """Window sums over the deviations from today's value, ``u_k = x[t-k] - x[t]``:
+    ``(sum u, sum u^2, [u_k])``. Centring on a value inside the window keeps
+    ``sum u^2 - (sum u)^2 / d`` accurate (the cancellation is at most ~2d, not mean^2/var),
+    and a constant window gives exactly 0. Each term reads x once, so the expression grows
+    as O(d), and every window is summed afresh. The sums skip missing lags: callers null
+    incomplete windows (`_window_complete`)."""
+    u = [x.shift(k) - x for k in range(1, d)]
+    return pl.sum_horizontal(u), pl.sum_horizontal([e * e for e in u]), u
 
 
-def _lag_sum(terms: list[pl.Expr], complete: pl.Expr) -> pl.Expr:
-    return pl.when(complete).then(pl.sum_horizontal(terms))
+def _spread(x: pl.Expr, d: int, s1: pl.Expr, s2: pl.Expr) -> pl.Expr:
+    """``sum (x_i - mean)^2`` from the moments; null where the window is constant up to
+    rounding (std <= CONSTANT_RTOL * |mean|, i.e. ss <= (d-1) (CONSTANT_RTOL mean)^2)."""
+    ss = (s2 - s1 * s1 / d).clip(lower_bound=0.0)
+    mean = x + s1 / d
+    return pl.when(ss > (d - 1) * (CONSTANT_RTOL * mean) ** 2).then(ss)
 
 
-def _std_centred(m: pl.Expr, dev: list[pl.Expr], complete: pl.Expr, d: int) -> pl.Expr:
-    """Two-pass std (ddof 1), null where the window is constant up to rounding."""
-    sd = (_lag_sum([e * e for e in dev], complete) / (d - 1)).sqrt()
-    return pl.when(sd > CONSTANT_RTOL * m.abs()).then(sd)
+def _co_spread(x: pl.Expr, y: pl.Expr, d: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """``(sum dx dy, sum dx^2, sum dy^2)`` over the window (deviations from the means);
+    the last two null where that side is constant."""
+    s1x, s2x, u = _moments(x, d)
+    s1y, s2y, v = _moments(y, d)
+    sxy = pl.sum_horizontal([a * b for a, b in zip(u, v, strict=True)]) - s1x * s1y / d
+    return sxy, _spread(x, d, s1x, s2x), _spread(y, d, s1y, s2y)
 
 
 def cov_expr(x: pl.Expr, y: pl.Expr, d: int) -> pl.Expr:
     """sum (x_i - mean x)(y_i - mean y) / (d - 1); null where a side is constant."""
+    sxy, sxx, syy = _co_spread(x, y, d)
     complete = _window_complete(x, d) & _window_complete(y, d)
-    mx, dx = _centred(x, d)
-    my, dy = _centred(y, d)
-    sx, sy = _std_centred(mx, dx, complete, d), _std_centred(my, dy, complete, d)
-    cov = _lag_sum([a * b for a, b in zip(dx, dy, strict=True)], complete) / (d - 1)
-    return finite(pl.when(sx.is_not_null() & sy.is_not_null()).then(cov))
+    valid = complete & sxx.is_not_null() & syy.is_not_null()
+    return finite(pl.when(valid).then(sxy / (d - 1)))
 
 
 def corr_expr(x: pl.Expr, y: pl.Expr, d: int) -> pl.Expr:
     """Pearson correlation over the window; null where a side is constant."""
+    sxy, sxx, syy = _co_spread(x, y, d)
     complete = _window_complete(x, d) & _window_complete(y, d)
-    mx, dx = _centred(x, d)
-    my, dy = _centred(y, d)
-    sx, sy = _std_centred(mx, dx, complete, d), _std_centred(my, dy, complete, d)
-    cov = _lag_sum([a * b for a, b in zip(dx, dy, strict=True)], complete) / (d - 1)
-    return finite((cov / (sx * sy)).clip(-1.0, 1.0))
+    return finite(pl.when(complete).then((sxy / (sxx * syy).sqrt()).clip(-1.0, 1.0)))
 
 
 def zscore_expr(x: pl.Expr, d: int) -> pl.Expr:
     """(x[t] - mean) / std over the window (ddof 1); null where the window is constant."""
-    complete = _window_complete(x, d)
-    m, dev = _centred(x, d)
-    return finite((x - m) / _std_centred(m, dev, complete, d))
+    s1, s2, _ = _moments(x, d)
+    z = (-s1 / d) / (_spread(x, d, s1, s2) / (d - 1)).sqrt()
+    return finite(pl.when(_window_complete(x, d)).then(z))
 
 
 def decay_linear_expr(x: pl.Expr, d: int) -> pl.Expr:
     """sum_k (d - k) x[t-k] / (d (d + 1) / 2), k = 0..d-1: weight d today, 1 the oldest."""
     weights = [(d - k) / (d * (d + 1) / 2) for k in range(d)]
     terms = [w * x.shift(k) for k, w in enumerate(weights)]
-    return finite(_lag_sum(terms, _window_complete(x, d)))
+    return finite(pl.when(_window_complete(x, d)).then(pl.sum_horizontal(terms)))
 
 
 def ewm_mean_expr(x: pl.Expr, span: float) -> pl.Expr:
