@@ -29,13 +29,19 @@ def test_nested_windows_are_planned_into_levels() -> None:
     shared = ts.mean("x", 3)
     factor = lf.Factor("f", cs.rank(shared) + shared / ts.std(shared, 3))
     plan = factor.plan()
-    assert len(plan.levels) == 2
-    assert [s.term for s in plan.levels[0]] == [shared]
-    assert "level 2" in factor.describe() and "cs.rank(__lf_tmp" in factor.describe()
-    assert len(lf.Factor("f", cs.rank(ts.delta("x", 1))).plan().levels) == 2
-    assert len(lf.Factor("f", ts.mean(ts.delta("x", 1), 3) * ts.max("y", 2)).plan().levels) == 1
-    assert len(lf.Factor("f", cs.rank(cs.zscore("x"))).plan().levels) == 1
-    assert len(lf.Factor("f", ts.mean(cs.rank(ts.delta("x", 1)), 3)).plan().levels) == 3
+    assert plan.levels == 2 and len(plan.groups) == 2
+    assert [s.term for s in plan.groups[0]] == [shared]
+    assert "(level 2)" in factor.describe() and "cs.rank(__lf_tmp" in factor.describe()
+
+    def shape(term: lf.Term) -> tuple[int, int]:
+        plan = lf.Factor("f", term).plan()
+        return plan.levels, len(plan.groups)
+
+    assert shape(cs.rank(ts.delta("x", 1))) == (2, 2)
+    assert shape(ts.mean(ts.delta("x", 1), 3) * ts.max("y", 2)) == (1, 1)  # fused
+    # cs.rank reads its input twice (rank and count): the zscore is computed once, first
+    assert shape(cs.rank(cs.zscore("x"))) == (1, 2)
+    assert shape(ts.mean(cs.rank(ts.delta("x", 1)), 3)) == (3, 3)
 
 
 def test_the_trap_factor_avoids() -> None:

@@ -32,36 +32,48 @@ KIND_NAMES = {TS: "per symbol", CS: "per date", GROUP: "per (date, group)", ROW:
 
 @dataclass(frozen=True)
 class Step:
-    """One materialised node: its column name, its term (temporary columns in place of the
-    sub-terms computed earlier), its Polars expression, and the partitions it opens."""
+    """One materialised node: its column, its term (temporary columns in place of the
+    sub-terms computed earlier), its Polars expression, the partitions it opens, and its
+    level (how many changes of partition lie below it)."""
 
     column: str
     term: Term
     expr: pl.Expr
     kinds: tuple[str, ...]
+    level: int
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Levels of steps; level i's columns are computed by one ``with_columns``."""
+    """Groups of steps; each group is one ``with_columns`` (its columns read only earlier
+    groups' columns)."""
 
-    levels: tuple[tuple[Step, ...], ...]
+    groups: tuple[tuple[Step, ...], ...]
     output: str
     temporaries: tuple[str, ...]
 
+    @property
+    def levels(self) -> int:
+        """Changes of partition (ts -> cs, cs -> ts) plus one: the level of the output."""
+        return max(step.level for group in self.groups for step in group)
+
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """`frame` with the output column added and no temporary column left."""
-        for level in self.levels:
-            frame = frame.with_columns(step.expr.alias(step.column) for step in level)
+        for group in self.groups:
+            frame = frame.with_columns(step.expr.alias(step.column) for step in group)
         return frame.drop(self.temporaries) if self.temporaries else frame
 
     def describe(self) -> str:
-        """The levels as text: one line per computed column."""
-        lines = [f"{len(self.levels)} level(s) for column '{self.output}'"]
-        for i, level in enumerate(self.levels, start=1):
-            for step in level:
+        """The plan as text: one line per computed column, by ``with_columns``."""
+        lines = [
+            f"{self.levels} level(s), {len(self.groups)} with_columns, for column '{self.output}'"
+        ]
+        for i, group in enumerate(self.groups, start=1):
+            for step in group:
                 kinds = ", ".join(KIND_NAMES[k] for k in step.kinds) or "row-wise"
-                lines.append(f"  level {i} [{kinds}] {step.column} = {step.term}")
+                lines.append(
+                    f"  with_columns {i} (level {step.level}) [{kinds}] {step.column} = {step.term}"
+                )
         return "\n".join(lines)
 
 
@@ -121,7 +133,13 @@ def plan(
                     pending.append(t)
                     continue
                 ctx = key
-            walk.extend((a, ctx) for a in t.args)
+            once = OPS[t.op].reads_once
+            for a in t.args:
+                if not once and has_window[a] and a.kind not in ("col", "lit"):
+                    materialised.add(a)  # read at several lags: computed once, into a column
+                    pending.append(a)
+                else:
+                    walk.append((a, ctx))
 
     names = _names(len(materialised), taken | {output})
     column = {}
@@ -129,8 +147,8 @@ def plan(
         if t in materialised:
             column[t] = output if t is root or t == root else names.pop()
 
-    level: dict[Term, int] = {}
-    steps: list[Step] = []
+    group: dict[Term, int] = {}
+    steps: dict[Term, Step] = {}
     for t in order:
         if t not in materialised:
             continue
@@ -139,17 +157,22 @@ def plan(
         expr = _build(t, t, None, materialised, column, mask, over, deps, kinds)
         if t is root or t == root:
             expr = finite(expr if mask is None else pl.when(pl.col(mask)).then(expr))
-        level[t] = 1 + max((level[d] for d in deps), default=0)
+        group[t] = 1 + max((group[d] for d in deps), default=0)
+        opened = tuple(dict.fromkeys(kinds))
+        level = max(
+            (
+                steps[d].level + (not opened or steps[d].kinds != opened) * bool(opened)
+                for d in deps
+            ),
+            default=1,
+        )
         shown = _substitute(t, t, materialised, column)
-        steps.append(Step(column[t], shown, expr, tuple(dict.fromkeys(kinds))))
-    depth = max(level.values())
-    level_of = {
-        s.column: level[t]
-        for s, t in zip(steps, [t for t in order if t in materialised], strict=True)
-    }
-    levels = tuple(tuple(s for s in steps if level_of[s.column] == i) for i in range(1, depth + 1))
+        steps[t] = Step(column[t], shown, expr, opened, level)
+    groups = tuple(
+        tuple(steps[t] for t in steps if group[t] == i) for i in range(1, max(group.values()) + 1)
+    )
     temporaries = tuple(column[t] for t in order if t in materialised and column[t] != output)
-    return Plan(levels, output, temporaries)
+    return Plan(groups, output, temporaries)
 
 
 def _build(
@@ -176,7 +199,7 @@ def _build(
     args = [_build(a, target, inner, materialised, column, mask, over, deps, kinds) for a in t.args]
     if spec.kind == ROW:
         return spec.build(args, t.params)
-    args = [finite(a) for a in args]
+    args = [a if _is_finite(x) else finite(a) for a, x in zip(args, t.args, strict=True)]
     if spec.kind in (CS, GROUP) and mask is not None:
         args = [pl.when(pl.col(mask)).then(a) for a in args]
     expr = finite(spec.build(args, t.params))
@@ -184,6 +207,11 @@ def _build(
         kinds.append(spec.kind)
         return over(expr, t)
     return expr
+
+
+def _is_finite(t: Term) -> bool:
+    """True when `t`'s expression is already finite or null (a window's or a literal's)."""
+    return t.kind not in ("col", ROW)
 
 
 def _substitute(t: Term, target: Term, materialised: set[Term], column: dict[Term, str]) -> Term:

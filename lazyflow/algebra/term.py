@@ -38,6 +38,9 @@ class OpSpec:
     build: Callable[..., pl.Expr]
     #: how the operator is written in a formula (``ts.mean``, ``+``, ...)
     symbol: str
+    #: True when the built expression reads each argument once; otherwise an argument that
+    #: holds a window is computed into a column first (so it is never evaluated twice)
+    reads_once: bool = False
 
 
 #: Operator name -> spec; filled by this module (row ops) and by `ts` and `cs`.
@@ -210,13 +213,14 @@ def where(cond: TermLike, a: TermLike, b: TermLike) -> Term:
 
 
 def finite(expr: pl.Expr) -> pl.Expr:
-    """`expr` as Float64, null where null, NaN or +-inf."""
-    value = expr.cast(pl.Float64)
-    return pl.when(value.is_finite()).then(value)
+    """`expr` as Float64, null where null, NaN or +-inf (reads `expr` once)."""
+    inf = float("inf")
+    return expr.cast(pl.Float64).replace([inf, -inf], None).fill_nan(None)
 
 
 def _row(name: str, symbol: str, fn: Callable[..., pl.Expr]) -> None:
-    OPS[name] = OpSpec(ROW, lambda args, params: fn(*args), symbol)
+    once = name not in ("where", "signed_power")
+    OPS[name] = OpSpec(ROW, lambda args, params: fn(*args), symbol, once)
 
 
 # row-wise operators; a result that can leave the finite range (log, /, **) is made finite

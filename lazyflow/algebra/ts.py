@@ -209,9 +209,10 @@ def _window(op: str, d: object, low: int, high: int, name: str = "d") -> int:
     return int(d)
 
 
-def _op(name: str, build, unrolled: bool = False, low: int = 1):
-    """Register ``ts.<name>`` and return its one-input term constructor."""
-    OPS[f"ts.{name}"] = OpSpec(TS, lambda args, params: build(*args, *params), f"ts.{name}")
+def _op(name: str, build, unrolled: bool = False, low: int = 1, once: bool = False):
+    """Register ``ts.<name>`` and return its one-input term constructor (`once`: the kernel
+    reads its input once)."""
+    OPS[f"ts.{name}"] = OpSpec(TS, lambda args, params: build(*args, *params), f"ts.{name}", once)
     high = MAX_UNROLLED if unrolled else MAX_WINDOW
 
     def make(x: TermLike, d: int) -> Term:
@@ -222,18 +223,18 @@ def _op(name: str, build, unrolled: bool = False, low: int = 1):
     return make
 
 
-delay = _op("delay", delay_expr)
+delay = _op("delay", delay_expr, once=True)
 delta = _op("delta", delta_expr)
 pct_change = _op("pct_change", pct_change_expr)
-sum = _op("sum", sum_expr)
-mean = _op("mean", mean_expr)
-std = _op("std", std_expr, low=2)
-min = _op("min", min_expr)
-max = _op("max", max_expr)
+sum = _op("sum", sum_expr, once=True)
+mean = _op("mean", mean_expr, once=True)
+std = _op("std", std_expr, low=2, once=True)
+min = _op("min", min_expr, once=True)
+max = _op("max", max_expr, once=True)
 product = _op("product", product_expr)
 argmax = _op("argmax", argmax_expr, unrolled=True)
 argmin = _op("argmin", argmin_expr, unrolled=True)
-rank = _op("rank", rank_expr)
+rank = _op("rank", rank_expr, once=True)
 decay_linear = _op("decay_linear", decay_linear_expr, unrolled=True)
 zscore = _op("zscore", zscore_expr, unrolled=True, low=2)
 
@@ -253,7 +254,9 @@ def cov(x: TermLike, y: TermLike, d: int) -> Term:
     return Term("ts.cov", (term(x), term(y)), (_window("cov", d, 2, MAX_UNROLLED),))
 
 
-OPS["ts.ewm_mean"] = OpSpec(TS, lambda args, params: ewm_mean_expr(*args, *params), "ts.ewm_mean")
+OPS["ts.ewm_mean"] = OpSpec(
+    TS, lambda args, params: ewm_mean_expr(*args, *params), "ts.ewm_mean", True
+)
 
 
 def ewm_mean(x: TermLike, span: float) -> Term:
