@@ -1,7 +1,7 @@
 """Alpha101 through lazyflow's factor algebra vs the same formulas in idiomatic pandas (issue 12).
 
     PYTHONPATH=. python -m benchmarks.bench_factors --symbols 2000 --days 3000
-    PYTHONPATH=. python -m benchmarks.bench_factors --symbols 50 --days 300 --alphas alpha003,alpha101
+    PYTHONPATH=. python -m benchmarks.bench_factors --symbols 50 --days 300 --alphas alpha003
 
 The synthetic panel (plus a synthetic ``sector``) goes through one `lf.Factor` per alpha of
 `examples/alpha101.py`, and through the pandas version of the same formula written below
@@ -244,7 +244,7 @@ def run(n_symbols: int, n_days: int, names: list[str], seed: int = 0) -> list[di
                 "lazyflow_s": ours_s,
                 "pandas_s": pandas_s,
                 "problem": problem,
-            }  # fmt: skip
+            }
         )
     return results
 

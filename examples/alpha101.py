@@ -39,7 +39,7 @@ def _sign_switch(d: int) -> Term:
     """Alpha#9/#10's body: delta(close, 1) when it was all up or all down over d rows,
     otherwise its negative."""
     move = ts.delta(close, 1)
-    return where(0 < ts.min(move, d), move, where(ts.max(move, d) < 0, move, -move))
+    return where(ts.min(move, d) > 0, move, where(ts.max(move, d) < 0, move, -move))
 
 
 _sum_open_ret = ts.sum(open_, 5) * ts.sum(returns, 5)
