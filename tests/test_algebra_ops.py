@@ -216,8 +216,7 @@ def test_where_is_null_where_the_condition_is_null() -> None:
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_window_after_overflow_recovers() -> None:
-    """Two 1e308 values: null while they are in the window, exact again afterwards (sum and
-    mean: finite again; their incremental kernels keep some rounding, see lazyflow.algebra.ts)."""
+    """Two 1e308 values: null while they are in the window, exact again afterwards."""
     x = [1.0, 2.0, 1e308, 1e308, 3.0, 4.0, 5.0, 6.0, -1e308, 1e308, 7.0, 8.0, 9.0]
     frame = pl.DataFrame(
         {
@@ -245,7 +244,7 @@ def test_window_after_overflow_recovers() -> None:
             i for i in range(len(x)) if all(abs(v) < 1e300 for v in x[max(0, i - d + 1) : i + 1])
         ]
         want = per_symbol(frame, ["x", "y"], _TWO_COLUMN.get(term.op, lambda a, b: a.mean()), d)
-        if term.op not in ("ts.sum", "ts.mean", "ts.ewm_mean"):
+        if term.op != "ts.ewm_mean":  # an EWMA has no window: the values decay
             assert_close(got[clean], want[clean], str(term))
         assert np.isfinite(got[-1]), f"{term} did not recover"
 
@@ -277,6 +276,34 @@ def test_constant_windows_up_to_rounding_are_null() -> None:
         got = compute(frame, term)
         assert np.isnan(got[4:6]).all(), term
         assert np.isfinite(got[2:4]).all() and np.isfinite(got[6]), term
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("spike", [1e5, 1e10, 1e16, 1e100, 1e300])
+def test_sums_are_exact_again_once_a_spike_has_left(spike: float) -> None:
+    """An incremental rolling sum keeps a spike's rounding; ts.sum/mean/std/corr do not."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=60)
+    x[20], x[21] = spike, -0.7 * spike
+    frame = pl.DataFrame(
+        {
+            "date": pl.date_range(pl.date(2024, 1, 1), pl.date(2024, 2, 29), eager=True),
+            "symbol": ["a"] * 60,
+            "x": x,
+            "y": rng.normal(size=60),
+        }
+    )
+    after = slice(27, None)
+    cases = {
+        "ts.sum": lambda a, b: a.sum(),
+        "ts.mean": lambda a, b: a.mean(),
+        "ts.std": lambda a, b: _std(a),
+        "ts.corr": _corr,
+    }
+    for op, fn in cases.items():
+        term = ts.corr("x", "y", 5) if op == "ts.corr" else getattr(ts, op[3:])("x", 5)
+        want = per_symbol(frame, ["x", "y"], fn, 5)
+        assert_close(compute(frame, term)[after], want[after], f"{term} after {spike}")
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,14 @@ Two layers:
   `lf.Factor` fuse several into one window;
 - the *term constructors* (`mean`, `corr`, ...), which take terms or column names.
 
-Overflow: ``sum``, ``mean`` and ``std`` run Polars' incremental kernels on inputs scaled
-by a power of two ``2**-k`` with ``2**k > 2 (d + 1)``, so their running sum can never
-overflow (an overflowed running sum stays inf/NaN for the rest of the symbol's history);
-the result is scaled back, and a result beyond the float range is null. Known limit: an
-incremental sum carries the rounding of a value ~1e16 times larger than the others for
-some rows after that value has left the window (as pandas' rolling sum does). ``corr``,
+Overflow and recovery: Polars' incremental rolling sum keeps the state of every value it
+has seen (after an overflow it stays inf/NaN for the rest of the symbol's history, and
+after a value 1e10 times the others has left, its rounding stays in the sum), so ``sum``
+and ``mean`` add each window afresh (Polars' weighted rolling sum, weights 1: O(d) per
+row), on inputs scaled by a power of two ``2**-k`` with ``2**k > 2 (d + 1)`` so no partial
+sum overflows; the result is scaled back, and a result beyond the float range is null.
+``std`` and ``rank`` are Polars' kernels, which recompute (measured: exact again once a
+1e300 value has left the window). ``product`` sums logarithms (bounded by ~745 in size). ``corr``,
 ``cov``, ``zscore``, ``argmax``/``argmin`` and ``decay_linear`` are computed afresh in
 every window (a sum over the `d` lags), so nothing carries from one window to the next.
 Scaling by a power of two is exact except for values below ~1e-300 (subnormal).
@@ -65,15 +67,15 @@ def pct_change_expr(x: pl.Expr, d: int) -> pl.Expr:
 
 
 def sum_expr(x: pl.Expr, d: int) -> pl.Expr:
-    """sum of x[t-d+1..t]."""
+    """sum of x[t-d+1..t], added afresh in every window (oldest first)."""
     s = _scale(d)
-    return finite((x / s).rolling_sum(d) * s)
+    fresh = (x / s).fill_null(0.0).rolling_sum(d, weights=[1.0] * d) * s
+    return finite(pl.when(_window_complete(x, d)).then(fresh))
 
 
 def mean_expr(x: pl.Expr, d: int) -> pl.Expr:
-    """sum of x[t-d+1..t] / d."""
-    s = _scale(d)
-    return finite((x / s).rolling_mean(d) * s)
+    """sum of x[t-d+1..t] / d (the sum as in `sum_expr`)."""
+    return finite(sum_expr(x, d) / d)
 
 
 def std_expr(x: pl.Expr, d: int) -> pl.Expr:
