@@ -86,6 +86,13 @@ def test_formula_strings_and_bad_formulas() -> None:
         lf.Factor("f", "x.real").check()
 
 
+def test_every_alpha101_term_reads_back_from_its_text() -> None:
+    from examples.alpha101 import ALPHAS
+
+    for name, term in [*ALPHAS.items(), ("nested", NESTED)]:
+        assert lf.algebra.parse(str(term)) == term, name
+
+
 def test_mask_nulls_the_factor_outside_and_restricts_cs_inputs() -> None:
     frame = random_panel(3)
     out = lf.Factor("f", cs.rank("x") + ts.mean("y", 2), mask="m")(frame.lazy()).collect()

@@ -11,10 +11,14 @@ The planner therefore never nests windows of different partitions:
   temporary column one level earlier, and read back as a column;
 - an equal sub-term used more than once that contains a window is materialised as well, so
   it is computed once (window-free sub-terms are left to Polars' own sub-expression
-  elimination).
+  elimination), and so is a window-holding argument of an operator that reads it at
+  several lags (``delta``, ``corr``, ``decay_linear``, most ``cs`` operators...): fused, it
+  would be evaluated once per lag.
 
-A materialised node's level is one more than the deepest level it reads, so a new level
-starts only where one partition feeds another (or a shared sub-term feeds its users).
+Each materialised node is one column of a ``with_columns`` group that comes after the
+groups it reads. Its *level* counts the changes of partition below it: it equals the level
+of what it reads when it opens the same partition, and is one more where a per-symbol
+operator feeds a per-date one or the reverse.
 """
 
 from __future__ import annotations
