@@ -214,8 +214,8 @@ def where(cond: TermLike, a: TermLike, b: TermLike) -> Term:
 
 def finite(expr: pl.Expr) -> pl.Expr:
     """`expr` as Float64, null where null, NaN or +-inf (reads `expr` once)."""
-    inf = float("inf")
-    return expr.cast(pl.Float64).replace([inf, -inf], None).fill_nan(None)
+    inf = float("inf")  # (fill_nan would expand into a when/then reading expr three times)
+    return expr.cast(pl.Float64).replace([inf, -inf, float("nan")], None)
 
 
 def _row(name: str, symbol: str, fn: Callable[..., pl.Expr]) -> None:
