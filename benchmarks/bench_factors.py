@@ -26,7 +26,8 @@ from examples.alpha101 import ALPHAS, with_sector
 
 #: Relative tolerance of the equality check (both sides add in different orders).
 RTOL = 1e-7
-#: A side of a correlation is constant when its std <= CONSTANT_RTOL * |mean| (as lazyflow).
+#: A side of a correlation is constant when its range <= CONSTANT_RTOL * |mean| (lazyflow: its
+#: std; the two agree except within a 1e-10 band).
 CONSTANT_RTOL = 1e-10
 
 
@@ -97,8 +98,10 @@ class Pandas:
         def per_symbol(g: pd.DataFrame) -> pd.Series:
             rx, ry = g["x"].rolling(d), g["y"].rolling(d)
             value = rx.corr(g["y"]) if how == "corr" else rx.cov(g["y"])
-            flat_x = rx.std() <= CONSTANT_RTOL * rx.mean().abs()
-            flat_y = ry.std() <= CONSTANT_RTOL * ry.mean().abs()
+            # constant: (nearly) equal values; pandas' rolling std of equal values is not
+            # always 0, so the window's range decides
+            flat_x = rx.max() - rx.min() <= CONSTANT_RTOL * rx.mean().abs()
+            flat_y = ry.max() - ry.min() <= CONSTANT_RTOL * ry.mean().abs()
             return value.where(~(flat_x | flat_y))
 
         out = both.groupby("sym", group_keys=False)[["x", "y"]].apply(per_symbol)

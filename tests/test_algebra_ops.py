@@ -119,6 +119,21 @@ def _ends_reference(frame: pl.DataFrame, column: str, fn, d: int, first_only: bo
     return out
 
 
+def test_ts_rank_of_ties() -> None:
+    """Windows of equal values rank today (d + 1) / 2 (Polars' rolling_rank says 1)."""
+    frame = pl.DataFrame(
+        {
+            "date": pl.date_range(pl.date(2024, 1, 1), pl.date(2024, 1, 8), eager=True),
+            "symbol": ["a"] * 8,
+            "x": [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 2.0],
+        }
+    )
+    got = compute(frame, ts.rank("x", 4))
+    want = per_symbol(frame, ["x"], _rank_last, 4)
+    assert_close(got, want, "ts.rank of ties")
+    assert got[3] == 2.5 and got[5] == 3.0
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_ewm_mean_matches_reference(seed: int) -> None:
     frame = random_panel(seed)
@@ -338,3 +353,15 @@ def test_terms_are_immutable_and_hashable() -> None:
         a.op = "x"  # type: ignore[misc]
     with pytest.raises(TypeError, match="truth value"):
         bool(lf.col("x") > 1)
+
+
+def test_cs_rank_tops_at_exactly_one_and_quantile_is_deciles() -> None:
+    """Per-date divisions are exact (Polars divides by a group's scalar via its reciprocal,
+    27 * (1/27) < 1): the top rank is 1.0 and cs.quantile equals the Deciles stage."""
+    panel = lf.synthetic_panel(n_symbols=80, n_days=40, seed=2).lazy()
+    stages = lf.Deciles(score_col="close", output_col="dec") >> lf.Factor(
+        "q", cs.quantile("close", 10)
+    )
+    out = (stages >> lf.Factor("r", cs.rank("close")))(panel).collect()
+    assert (out.group_by("date").agg(pl.col("r").max())["r"] == 1.0).all()
+    assert out["q"].equals(out["dec"].cast(pl.Float64))

@@ -38,9 +38,19 @@ def mean_of(x: pl.Expr) -> pl.Expr:
     return total(x) / x.count()
 
 
+def per_row(value: pl.Expr, like: pl.Expr) -> pl.Expr:
+    """The group's scalar `value` as a column as long as `like` (null where `like` is).
+
+    Polars divides a column by a group's scalar as a multiplication by its reciprocal,
+    which can miss the correctly rounded quotient by one bit (27 * (1/27) < 1); divided by
+    a column, it divides exactly. Every per-date division divides by `per_row(...)`."""
+    return value + like * 0.0
+
+
 def rank_expr(x: pl.Expr) -> pl.Expr:
-    """rank (average ties) / count, in (0, 1]."""
-    return x.rank("average") / x.count()
+    """rank (average ties) / count, in (0, 1] (the top value is exactly 1)."""
+    rank = x.rank("average")
+    return rank / per_row(x.count(), rank)
 
 
 def demean_expr(x: pl.Expr) -> pl.Expr:
@@ -54,7 +64,7 @@ def zscore_expr(x: pl.Expr) -> pl.Expr:
     m = mean_of(x)
     centred = x - m
     sd = (total(centred * centred) / (x.count() - 1)).sqrt()
-    return finite(pl.when(sd > CONSTANT_RTOL * m.abs()).then(centred / sd))
+    return finite(pl.when(sd > CONSTANT_RTOL * m.abs()).then(centred / per_row(sd, centred)))
 
 
 def winsorize_expr(x: pl.Expr, q: float) -> pl.Expr:
@@ -66,14 +76,16 @@ def winsorize_expr(x: pl.Expr, q: float) -> pl.Expr:
 
 def scale_expr(x: pl.Expr, a: float = 1.0) -> pl.Expr:
     """x * a / sum |x|, so that sum |x| = a; null where sum |x| = 0."""
-    return finite(x * a / total(x.abs()))
+    return finite(x * a / per_row(total(x.abs()), x))
 
 
 def quantile_expr(x: pl.Expr, n: int) -> pl.Expr:
     """Bucket 1..n: floor((rank - 1) * n / count) + 1 (rank average ties), as `Deciles`;
-    null where count < 2."""
-    count = x.count()
-    bucket = ((x.rank("average") - 1) * n / count).floor() + 1
+    null where count < 2. Computed in integers, ``(2 rank - 2) n // (2 count)``, so the
+    floor is exact."""
+    count = x.count().cast(pl.Int64)
+    twice_below = ((x.rank("average") * 2 - 2) * n).cast(pl.Int64)
+    bucket = twice_below // (count * 2) + 1
     return pl.when(count >= 2).then(bucket).cast(pl.Float64)
 
 

@@ -18,7 +18,7 @@ after a value 1e10 times the others has left, its rounding stays in the sum), so
 and ``mean`` add each window afresh (Polars' weighted rolling sum, weights 1: O(d) per
 row), on inputs scaled by a power of two ``2**-k`` with ``2**k > 2 (d + 1)`` so no partial
 sum overflows; the result is scaled back, and a result beyond the float range is null.
-``std`` and ``rank`` are Polars' kernels, which recompute (measured: exact again once a
+``std`` is Polars' kernel, which recomputes (measured: exact again once a
 1e300 value has left the window). ``product`` sums logarithms (bounded by ~745 in size). ``corr``,
 ``cov``, ``zscore``, ``argmax``/``argmin`` and ``decay_linear`` are computed afresh in
 every window (a sum over the `d` lags), so nothing carries from one window to the next.
@@ -128,8 +128,13 @@ def argmin_expr(x: pl.Expr, d: int) -> pl.Expr:
 
 
 def rank_expr(x: pl.Expr, d: int) -> pl.Expr:
-    """Rank 1..d of x[t] among x[t-d+1..t], average ties."""
-    return x.rolling_rank(d, method="average").cast(pl.Float64)
+    """Rank 1..d of x[t] among x[t-d+1..t], average ties:
+    ``1 + #{k: x[t-k] < x[t]} + #{k >= 1: x[t-k] == x[t]} / 2``. (Polars' rolling_rank
+    ranks x[t] 1 in a window of equal values, where the average rank is (d + 1) / 2.)"""
+    below = [(x.shift(k) < x).cast(pl.Float64) for k in range(1, d)]
+    equal = [(x.shift(k) == x).cast(pl.Float64) * 0.5 for k in range(1, d)]
+    ranks = 1.0 + pl.sum_horizontal([*below, *equal])
+    return pl.when(_window_complete(x, d)).then(ranks)
 
 
 def _moments(x: pl.Expr, d: int) -> tuple[pl.Expr, pl.Expr, list[pl.Expr]]:
@@ -236,7 +241,7 @@ max = _op("max", max_expr, once=True)
 product = _op("product", product_expr)
 argmax = _op("argmax", argmax_expr, unrolled=True)
 argmin = _op("argmin", argmin_expr, unrolled=True)
-rank = _op("rank", rank_expr, once=True)
+rank = _op("rank", rank_expr, unrolled=True)
 decay_linear = _op("decay_linear", decay_linear_expr, unrolled=True)
 zscore = _op("zscore", zscore_expr, unrolled=True, low=2)
 
