@@ -18,11 +18,13 @@ after a value 1e10 times the others has left, its rounding stays in the sum), so
 and ``mean`` add each window afresh (Polars' weighted rolling sum, weights 1: O(d) per
 row), on inputs scaled by a power of two ``2**-k`` with ``2**k > 2 (d + 1)`` so no partial
 sum overflows; the result is scaled back, and a result beyond the float range is null.
-``std`` is Polars' kernel, which recomputes (measured: exact again once a
-1e300 value has left the window). ``product`` sums logarithms (bounded by ~745 in size). ``corr``,
-``cov``, ``zscore``, ``argmax``/``argmin`` and ``decay_linear`` are computed afresh in
-every window (a sum over the `d` lags), so nothing carries from one window to the next.
-Scaling by a power of two is exact except for values below ~1e-300 (subnormal).
+Scaling by a power of two is exact except for values below ~1e-300 (subnormal). ``std``
+is Polars' kernel, which recomputes (measured: exact again once a 1e300 value has left
+the window); ``min``/``max`` keep no sum; ``product`` sums logarithms (at most ~745 in
+size each). ``corr``, ``cov``, ``zscore``, ``rank``, ``argmax``/``argmin`` and
+``decay_linear`` are sums over the `d` lags written out (so at most `MAX_UNROLLED`), computed
+afresh in every window: nothing carries from one window to the next. Cost: O(d) per row for
+all of these, where pandas' incremental kernels are O(1).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import polars as pl
 from lazyflow.algebra.term import OPS, TS, OpSpec, Term, TermLike, finite, term
 from lazyflow.errors import ConfigError
 
-#: Longest window of the kernels Polars runs incrementally (rows).
+#: Longest window of the operators run by a Polars rolling kernel (rows).
 MAX_WINDOW = 100_000
 #: Longest window of the operators written as a sum over the `d` lags (rows).
 MAX_UNROLLED = 1_000
