@@ -3,6 +3,9 @@
     .venv/bin/python -m benchmarks                         # W1, W2, W3, 3 repeats each
     .venv/bin/python -m benchmarks --workloads W1,W2 --naive
     .venv/bin/python -m benchmarks --workloads W4          # opt-in, Parquet + streaming engine
+    .venv/bin/python -m benchmarks --source csv            # from a shuffled CSV file
+    .venv/bin/python -m benchmarks --ratios                # issue 15: lazyflow vs its peers
+    .venv/bin/python -m benchmarks --ratios --quick        # the same at W1 only
 
 For each workload: the synthetic panel through `lf.presets.carry()`, then `lf.backtest` with
 `lf.presets.seed_allocator()` and `lf.presets.SEED_BACKTEST`. Reported per workload, as the
@@ -12,7 +15,7 @@ gen); rows/s and microseconds per row of the end-to-end time; peak RSS of the ti
 (see `benchmarks.workloads`). ``--naive`` adds the notebook-style implementation
 (`benchmarks.naive`) at W1 and W2 (and custom sizes) and the ratio of its times to lazyflow's.
 The time per row of W1..W3 is compared (max/min <= 1.3 means linear cost). Prints a table and
-writes JSON (``--json``).
+writes JSON (``--json``). ``--ratios`` measures issue 15's ratios instead (`benchmarks.ratios`).
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ import numpy as np
 import polars as pl
 
 import lazyflow as lf
+from benchmarks.ratios import COMPARISONS
+from benchmarks.ratios import table as ratio_table
 from benchmarks.workloads import SOURCES, WORKLOADS, Workload, parse_workload
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "large_universes.json"
+RATIOS_JSON = DEFAULT_JSON.with_name("ratios.json")
 NAIVE_WORKLOADS = ("W1", "W2")
 SCALING_WORKLOADS = ("W1", "W2", "W3")
 LINEAR_TOLERANCE = 1.3
@@ -92,11 +98,14 @@ def run_workload(
         row |= _child({**job, "task": "lazyflow", "source": source})
     else:
         tmp = tempfile.mkdtemp(prefix="lazyflow-bench-")
-        path = str(Path(tmp) / "panel.parquet")
+        path = str(Path(tmp) / ("panel.csv" if source == "csv" else "panel.parquet"))
         try:
-            written = _child({**job, "task": "write", "path": path})
+            written = _child({**job, "task": "write", "path": path, "source": source})
             print(f"  {workload.name}: panel written ({written['file_mb']:.0f} MiB)", file=log)
-            measured = _child({**job, "task": "lazyflow", "source": source, "parquet": path})
+            measured = _child({**job, "task": "lazyflow", "source": source, "path": path})
+            if naive:  # the notebook's code reads the same file (CSV) or the panel in memory
+                csv = path if source == "csv" else None
+                row["naive"] = _child({**job, "task": "naive", "csv": csv})
         finally:
             shutil.rmtree(tmp)
         row |= {"gen_s": written["gen_s"], "write_s": written["write_s"]}
@@ -107,7 +116,7 @@ def run_workload(
     row["cpu_us_per_row"] = 1e6 * row["e2e_cpu_s"] / row["rows"]
     print(f"  {workload.name}: e2e {row['e2e_s']:.3f} s", file=log)
     if naive:
-        slow = _child({**job, "task": "naive"})
+        slow = row.get("naive") or _child({**job, "task": "naive"})
         row["naive"] = slow
         row["naive_ratio"] = {key: slow[key] / row[key] for key in ("collect_s", "scan_s", "e2e_s")}
         print(f"  {workload.name}: naive e2e {slow['e2e_s']:.3f} s", file=log)
@@ -177,14 +186,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--workloads",
-        default="W1,W2,W3",
         help="comma-separated: W1 (300x1600), W2 (2000x3000), W3 (5000x3650), W4 "
-        "(10000x3650, opt-in) or a custom NxD (default: W1,W2,W3)",
+        "(10000x3650, opt-in) or a custom NxD (default: W1,W2,W3; W1 with --quick)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per workload (median)")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
+    parser.add_argument("--json", type=Path, help="where to write JSON (default: results/)")
     parser.add_argument(
-        "--naive", action="store_true", help="also time the notebook-style loop at W1, W2"
+        "--ratios",
+        action="store_true",
+        help="issue 15's ratios instead: lazyflow against the notebook's code from a shuffled "
+        "CSV (W1, W2), a pandas peer, pl.read_csv, sorted rows and an in-memory panel, "
+        "interleaved in one process per workload (benchmarks/ratios.py)",
+    )
+    parser.add_argument("--quick", action="store_true", help="W1 only (unless --workloads)")
+    parser.add_argument(
+        "--naive",
+        action="store_true",
+        help="also time the notebook-style code at W1, W2 (from the same file with --source csv)",
     )
     parser.add_argument(
         "--source",
@@ -192,15 +210,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="auto",
         help="memory: panel generated in the process, collect(); parquet: panel read from a "
         "Parquet file, collect(engine='streaming'); sink: as parquet, the frame streamed to a "
-        "Parquet file that the backtest reads; auto: parquet for W4, memory otherwise (default)",
+        "Parquet file that the backtest reads; csv: the rows shuffled into a CSV file, "
+        "collect(); parquet-symbol: a Parquet file in symbol-major order, collect(); auto: "
+        "parquet for W4, memory otherwise (default)",
     )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    names = args.workloads or ("W1" if args.quick else "W1,W2,W3")
     try:
-        workloads = [parse_workload(w) for w in args.workloads.split(",") if w.strip()]
+        workloads = [parse_workload(w) for w in names.split(",") if w.strip()]
     except ValueError as exc:
         parser.error(str(exc))
+    default_json = RATIOS_JSON if args.ratios else DEFAULT_JSON
+    args.json = args.json or default_json
 
     report: dict[str, Any] = {
         "command": " ".join(
@@ -218,6 +241,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "repeats": args.repeats,
         "workloads": [],
     }
+    if args.ratios:
+        return _ratios(workloads, args.repeats, args.json, report)
     for workload in workloads:
         custom = workload.name not in WORKLOADS
         source = args.source
@@ -226,11 +251,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         naive = args.naive and (custom or workload.name in NAIVE_WORKLOADS)
         print(f"{workload.name} {workload.size} ...", file=sys.stderr)
         report["workloads"].append(run_workload(workload, args.repeats, source, naive, sys.stderr))
-    report["machine"]["load_after"] = os.getloadavg()
     report["scaling"] = scaling(report["workloads"])
 
     print(table(report["workloads"]))
-    if report["scaling"]:
+    _done(report, args.json)
+    return report
+
+
+def _ratios(
+    workloads: list[Workload], repeats: int, path: Path, report: dict[str, Any]
+) -> dict[str, Any]:
+    """`benchmarks.ratios` for each workload in a fresh child process (the notebook's code
+    only at W1, W2 and custom sizes: it takes minutes beyond)."""
+    for workload in workloads:
+        names = [n for n in COMPARISONS if n != "csv_e2e"]
+        if workload.name not in WORKLOADS or workload.name in NAIVE_WORKLOADS:
+            names.insert(0, "csv_e2e")
+        print(f"{workload.name} {workload.size}: {', '.join(names)} ...", file=sys.stderr)
+        job = {
+            "task": "ratios",
+            "workload": [workload.name, workload.n_symbols, workload.n_days],
+            "repeats": repeats,
+            "comparisons": names,
+        }
+        report["workloads"].append({"name": workload.name, "size": workload.size} | _child(job))
+    print(ratio_table(report["workloads"]))
+    _done(report, path)
+    return report
+
+
+def _done(report: dict[str, Any], path: Path) -> None:
+    """Print the scaling and the load, and write the JSON."""
+    report["machine"]["load_after"] = os.getloadavg()
+    if report.get("scaling"):
         s = report["scaling"]
         verdict = "linear" if s["linear"] else f"NOT within {LINEAR_TOLERANCE}x"
         for key, label in (("us_per_row", f"wall ({verdict})"), ("cpu_us_per_row", "CPU")):
@@ -239,10 +292,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"µs per row, {label}: {per_row}; max/min {ratio:.2f}")
     load = report["machine"]
     print(f"load average before {load['load_before'][0]:.2f}, after {load['load_after'][0]:.2f}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.json}")
-    return report
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -132,9 +132,11 @@ def naive_pipeline(panel: pl.DataFrame) -> pl.DataFrame:
     return df.sort(["date", "symbol"])
 
 
-def max_difference(naive: pl.DataFrame, frame: pl.DataFrame, columns: list[str]) -> float:
-    """The largest |naive - lazyflow| over `columns`, rows matched by (date, symbol);
-    inf when the keys or the null patterns differ."""
+def max_difference(
+    naive: pl.DataFrame, frame: pl.DataFrame, columns: list[str], relative: bool = False
+) -> float:
+    """The largest |naive - lazyflow| over `columns` (divided by max(1, |lazyflow|) if
+    `relative`), rows matched by (date, symbol); inf when the keys or the null patterns differ."""
     a = naive.sort(["date", "symbol"])
     b = frame.sort(["date", "symbol"])
     if a.height != b.height or not a.select("date", "symbol").equals(b.select("date", "symbol")):
@@ -146,5 +148,56 @@ def max_difference(naive: pl.DataFrame, frame: pl.DataFrame, columns: list[str])
         if not np.array_equal(np.isnan(x), np.isnan(y)):
             return float("inf")
         both = ~np.isnan(x)
-        worst = max(worst, float(np.max(np.abs(x[both] - y[both]), initial=0.0)))
+        gap = np.abs(x[both] - y[both])
+        if relative:
+            gap /= np.maximum(1.0, np.abs(y[both]))
+        worst = max(worst, float(np.max(gap, initial=0.0)))
     return worst
+
+
+#: The carry preset's float columns, compared to a tolerance; the deciles are compared exactly.
+FLOAT_COLUMNS = ["log_returns", "trail_volume", "carry_score", "vol_fcst", "spread"]
+#: Carry scores of one date closer than this may rank either way between implementations.
+NEAR_TIE = 1e-12
+
+
+def disagreement(peer: pl.DataFrame, frame: pl.DataFrame, tolerance: float = 1e-9) -> str | None:
+    """Why `peer` (another implementation's carry frame) is not lazyflow's `frame`, or None.
+
+    The float columns must agree to `tolerance` (relative to max(1, |value|)), the volume
+    deciles and universe flags exactly. Per-date sums add in different orders, so scores may
+    differ in the last bits and a carry decile may differ where scores of one date lie within
+    `NEAR_TIE` of each other: only there, and alpha and target must agree where it does not.
+    """
+    gap = max_difference(peer, frame, FLOAT_COLUMNS, relative=True)
+    if gap > tolerance:
+        return f"float columns differ by {gap:.3g} (relative) > {tolerance:g}"
+    a, b = peer.sort("date", "symbol"), frame.sort("date", "symbol")
+    for column in ("volume_decile", "is_universe"):
+        if not a[column].cast(b[column].dtype).equals(b[column]):
+            return f"{column} differs"
+    near_tie = (
+        b.sort("date", "carry_score")
+        .with_columns(gap=pl.col("carry_score").diff().abs().over("date"))
+        .with_columns(
+            tie=(pl.col("gap") <= NEAR_TIE) | (pl.col("gap").shift(-1).over("date") <= NEAR_TIE)
+        )
+        .select("date", "symbol", "tie")
+    )
+    differ = (
+        b.select("date", "symbol", "decile_carry")
+        .join(
+            a.select("date", "symbol", peer=pl.col("decile_carry").cast(pl.Int32)),
+            on=["date", "symbol"],
+        )
+        .filter(pl.col("decile_carry").ne_missing(pl.col("peer")))
+        .join(near_tie, on=["date", "symbol"], how="left")
+        .with_columns(pl.col("tie").fill_null(False))
+    )
+    if not differ["tie"].all():
+        return f"decile_carry differs away from ties, e.g. {differ.filter(~pl.col('tie')).row(0)}"
+    same = a["decile_carry"].cast(pl.Int32).eq_missing(b["decile_carry"])
+    gap = max_difference(a.filter(same), b.filter(same), ["alpha", "target_position"])
+    if gap > tolerance:
+        return f"alpha or target_position differ by {gap:.3g} where the deciles agree"
+    return None

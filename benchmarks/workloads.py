@@ -9,17 +9,20 @@ does not. Linux only.
 
 Jobs:
 
-- ``write``: generate the synthetic panel and write it to Parquet (timed apart).
+- ``write``: generate the synthetic panel and write the file of a source (timed apart).
 - ``lazyflow``: ``repeats`` end-to-end runs of the carry preset, the notebook's allocator and
-  the backtest, from one of three `SOURCES`. ``memory``: the panel is generated in the process
+  the backtest, from one of the `SOURCES`. ``memory``: the panel is generated in the process
   (timed apart as ``gen_s``), the plan is collected with ``collect()`` (Polars 2's default
   engine, the streaming one) and the frame handed to `lf.backtest`. ``parquet``: the panel is
   read from a Parquet file on disk with `lf.scan_panel` and the plan collected with
   ``collect(engine="streaming")``. ``sink``: as ``parquet``, but the plan is streamed to a
   Parquet frame file (``sink_parquet``, streaming engine) and `lf.backtest` reads its columns
   from that file: the smallest peak memory, at the cost of writing and reading the frame.
+  ``csv``: the panel's rows shuffled into a CSV file, read with `lf.scan_panel`, collected
+  with ``collect()``. ``parquet-symbol``: the same from a Parquet file in symbol-major order.
 - ``naive``: ``repeats`` runs of `benchmarks.naive` (notebook-style pipeline, then the per-date
-  loop) on the panel generated in the process.
+  loop) on the panel generated in the process, or read from the CSV file of the ``csv`` source.
+- ``ratios``: `benchmarks.ratios.measure_ratios`, lazyflow against its peers, interleaved.
 """
 
 from __future__ import annotations
@@ -40,9 +43,17 @@ import polars as pl
 
 import lazyflow as lf
 from benchmarks.naive import naive_backtest, naive_pipeline
+from benchmarks.ratios import measure_ratios, read_notebook_csv, shuffled, symbol_major
 
 SEED = 0
-SOURCES = ("memory", "parquet", "sink")
+SOURCES = ("memory", "parquet", "sink", "csv", "parquet-symbol")
+#: The sources read from a file, and how the file holds the panel's rows.
+FILES: dict[str, Callable[[pl.DataFrame, str], None]] = {
+    "parquet": lambda panel, path: panel.write_parquet(path),
+    "sink": lambda panel, path: panel.write_parquet(path),
+    "csv": lambda panel, path: shuffled(panel).write_csv(path),
+    "parquet-symbol": lambda panel, path: symbol_major(panel).write_parquet(path),
+}
 
 
 @dataclass(frozen=True)
@@ -129,11 +140,12 @@ def _backtest(frame: pl.DataFrame | pl.LazyFrame) -> lf.BacktestResult:
     return lf.backtest(frame, lf.presets.seed_allocator(), **lf.presets.SEED_BACKTEST)
 
 
-def write_panel(workload: Workload, path: str) -> dict[str, Any]:
+def write_panel(workload: Workload, path: str, source: str) -> dict[str, Any]:
+    """Generate the panel and write it as `source`'s file (`FILES`)."""
     start = time.perf_counter()
     panel = workload.panel()
     generated = time.perf_counter()
-    panel.write_parquet(path)
+    FILES[source](panel, path)
     return {
         "rows": panel.height,
         "gen_s": generated - start,
@@ -144,10 +156,10 @@ def write_panel(workload: Workload, path: str) -> dict[str, Any]:
 
 
 def measure_lazyflow(
-    workload: Workload, repeats: int, source: str, parquet: str | None
+    workload: Workload, repeats: int, source: str, path: str | None
 ) -> dict[str, Any]:
-    """Timings of `repeats` end-to-end runs from `source` (`SOURCES`; `parquet` is the panel's
-    file for the two Parquet sources)."""
+    """Timings of `repeats` end-to-end runs from `source` (`SOURCES`; `path` is the panel's
+    file for the sources read from a file)."""
     pipeline = lf.presets.carry()
     info: dict[str, Any] = {}
     tmp = tempfile.mkdtemp(prefix="lazyflow-bench-")
@@ -158,16 +170,18 @@ def measure_lazyflow(
         info["gen_s"] = time.perf_counter() - start
         rows = panel.height
     else:
-        rows = pl.scan_parquet(parquet).select(pl.len()).collect().item()
+        rows = lf.scan_panel(path).select(pl.len()).collect().item()
 
     def run() -> tuple[dict[str, float], float]:
         t0, c0 = time.perf_counter(), time.process_time()
         if source == "memory":
             frame: pl.DataFrame | pl.LazyFrame = pipeline(panel.lazy()).collect()
         elif source == "parquet":
-            frame = pipeline(lf.scan_panel(parquet)).collect(engine="streaming")
+            frame = pipeline(lf.scan_panel(path)).collect(engine="streaming")
+        elif source in ("csv", "parquet-symbol"):
+            frame = pipeline(lf.scan_panel(path)).collect()
         else:
-            pipeline(lf.scan_panel(parquet)).sink_parquet(frame_path, engine="streaming")
+            pipeline(lf.scan_panel(path)).sink_parquet(frame_path, engine="streaming")
             frame = pl.scan_parquet(frame_path)
         t1 = time.perf_counter()
         result = _backtest(frame)
@@ -186,14 +200,17 @@ def _nav(result: lf.BacktestResult) -> float:
     return float(result.metrics["nav"][-1])
 
 
-def measure_naive(workload: Workload, repeats: int) -> dict[str, Any]:
-    """Timings of `repeats` runs of the notebook-style pipeline and per-date loop."""
+def measure_naive(workload: Workload, repeats: int, csv: str | None) -> dict[str, Any]:
+    """Timings of `repeats` runs of the notebook-style pipeline and per-date loop, on the panel
+    generated in the process or, given `csv`, read from that file as the notebook did
+    (``pl.read_csv``, ``str.to_date``; timed within collect)."""
     panel = workload.panel()
     alloc, costs = lf.presets.seed_allocator(), lf.presets.SEED_BACKTEST
 
     def run() -> tuple[dict[str, float], float]:
         t0, c0 = time.perf_counter(), time.process_time()
-        frame = naive_pipeline(panel)
+        data = panel if csv is None else read_notebook_csv(csv)
+        frame = naive_pipeline(data)
         t1 = time.perf_counter()
         nav = naive_backtest(frame, alloc, costs["cost_per_dollar"], costs["init_nav"])
         t2, c2 = time.perf_counter(), time.process_time()
@@ -209,11 +226,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     name, symbols, days = job["workload"]
     workload = Workload(name, symbols, days)
     if job["task"] == "write":
-        return write_panel(workload, job["path"])
+        return write_panel(workload, job["path"], job["source"])
     if job["task"] == "lazyflow":
-        return measure_lazyflow(workload, job["repeats"], job["source"], job.get("parquet"))
+        return measure_lazyflow(workload, job["repeats"], job["source"], job.get("path"))
     if job["task"] == "naive":
-        return measure_naive(workload, job["repeats"])
+        return measure_naive(workload, job["repeats"], job.get("csv"))
+    if job["task"] == "ratios":
+        return measure_ratios(workload.panel(), job["comparisons"], job["repeats"])
     raise ValueError(f"unknown task {job['task']!r}")
 
 

@@ -6,7 +6,7 @@
     result = lf.backtest(frame, lf.BufferedAllocator(lambda_risk=2, gamma_cost=0.3))
 """
 
-from lazyflow import presets
+from lazyflow import costs, presets, testing
 from lazyflow.algebra import Factor, Term, col, cs, lit, ts, where
 from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
@@ -14,11 +14,13 @@ from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
 from lazyflow.factor import FactorAnalysis, factor_report
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import (
+    Attribution,
     BacktestResult,
     BufferedAllocator,
     GridResult,
     backtest,
     backtest_grid,
+    capacity,
 )
 from lazyflow.schema import Kind
 from lazyflow.stages import (
@@ -35,11 +37,11 @@ from lazyflow.stages import (
 )
 from lazyflow.stages.labels import label_columns
 from lazyflow.sweeps import grid_allocators, grid_pipelines, sweep
-
-__version__ = "0.1.0"
+from lazyflow.version import __version__
 
 __all__ = [
     "PANEL_COLUMNS",
+    "Attribution",
     "Audit",
     "BacktestResult",
     "BufferedAllocator",
@@ -66,7 +68,9 @@ __all__ = [
     "__version__",
     "backtest",
     "backtest_grid",
+    "capacity",
     "col",
+    "costs",
     "cs",
     "factor_report",
     "grid_allocators",
@@ -77,6 +81,7 @@ __all__ = [
     "scan_panel",
     "sweep",
     "synthetic_panel",
+    "testing",
     "ts",
     "where",
 ]

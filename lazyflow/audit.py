@@ -20,23 +20,22 @@ output are `DataError`s that give the count and example rows.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from lazyflow.errors import DataError, SchemaError, collect_all
 from lazyflow.portfolio.checks import REASON, ROW_REASONS, drop_reason
-from lazyflow.schema import Kind
-
-if TYPE_CHECKING:
-    from lazyflow.pipeline import Pipeline
+from lazyflow.schema import Kind, SchemaStep, unused_name
 
 CALLER = "Pipeline.audit"
 
 #: How many example rows an error message shows.
 EXAMPLES = 3
+
+#: The columns of `Audit.dates` besides the date.
+DATES_COLUMNS = ("rows", "tradable", *ROW_REASONS)
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,8 @@ class Audit:
 
 
 def audit(
-    pipeline: Pipeline,
-    panel: pl.LazyFrame | pl.DataFrame,
+    plans: Sequence[pl.LazyFrame],
+    flow: Sequence[SchemaStep],
     tradable: str | None = "is_universe",
     *,
     date_col: str = "date",
@@ -69,28 +68,32 @@ def audit(
     spread_col: str = "spread",
     price_col: str = "close",
 ) -> Audit:
-    """Row accounting of `pipeline` on `panel`, with `backtest`'s column names and defaults.
+    """Row accounting of a pipeline from its `plans` (the panel, then the plan after each stage:
+    `Pipeline.plans`) and its schema `flow` (`Pipeline.schema_flow`), with `backtest`'s column
+    names and defaults.
 
     Raises `SchemaError` when the output lacks a column the tradability checks need (pass
     ``tradable=None`` when the pipeline has no universe flag) and `DataError` for an empty
     panel, repeated (date, symbol) pairs or null keys in the output.
     """
-    plans = pipeline.plans(panel)
-    flow = pipeline.schema_flow(plans[0].collect_schema())
     out_schema = plans[-1].collect_schema()
     kinds = {date_col: Kind.ANY, symbol_col: Kind.ANY}
     if tradable is not None:
         kinds[tradable] = Kind.BOOL
     kinds |= dict.fromkeys((target_col, vol_col, spread_col, price_col), Kind.NUMERIC)
     _check_columns(out_schema, kinds, tradable)
+    if date_col in DATES_COLUMNS:
+        problem = "is also the name of a column of Audit.dates: rename it"
+        raise SchemaError(CALLER, date_col, problem, out_schema)
 
     keys = [date_col, symbol_col]
     columns = [dict(plans[0].collect_schema())] + [
         {c: out for c, out in plans[k + 1].collect_schema().items() if c in step.adds}
         for k, step in enumerate(flow)
     ]
+    rows_col = unused_name((c for cols in columns for c in cols), "__rows")
     counts = [
-        plan.select(pl.len().cast(pl.Int64).alias("__rows"), *_usable(cols))
+        plan.select(pl.len().cast(pl.Int64).alias(rows_col), *_usable(cols))
         for plan, cols in zip(plans, columns, strict=True)
     ]
     reason = drop_reason(target_col, vol_col, spread_col, price_col, tradable)
@@ -98,9 +101,12 @@ def audit(
         plans[-1]
         .group_by(date_col)
         .agg(
-            rows=pl.len().cast(pl.Int64),
-            tradable=reason.is_null().sum().cast(pl.Int64),
-            **{r: (reason == pl.lit(r, dtype=REASON)).sum().cast(pl.Int64) for r in ROW_REASONS},
+            pl.len().cast(pl.Int64).alias(DATES_COLUMNS[0]),
+            reason.is_null().sum().cast(pl.Int64).alias(DATES_COLUMNS[1]),
+            *(
+                (reason == pl.lit(r, dtype=REASON)).sum().cast(pl.Int64).alias(r)
+                for r in ROW_REASONS
+            ),
         )
         .sort(date_col)
     )
@@ -114,7 +120,7 @@ def audit(
         ],
         CALLER,
     )
-    if counted[0]["__rows"][0] == 0:
+    if counted[0][rows_col][0] == 0:
         raise DataError(f"{CALLER}: the panel has no rows")
     _check_repeated(in_dups, keys, "the panel")
     _check_repeated(out_dups, keys, "the pipeline's output")
@@ -125,7 +131,7 @@ def audit(
             f"e.g. {rows}; drop them first (DropNulls(columns=('{date_col}', '{symbol_col}')))"
         )
     names = ["input", *(step.stage for step in flow)]
-    return Audit(stages=_stage_table(names, columns, counted), dates=dates)
+    return Audit(stages=_stage_table(names, columns, counted, rows_col), dates=dates)
 
 
 def _check_columns(schema: pl.Schema, kinds: Mapping[str, Kind], tradable: str | None) -> None:
@@ -151,14 +157,15 @@ def _usable(columns: Mapping[str, pl.DataType]) -> list[pl.Expr]:
 
 
 def _repeated(frame: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
-    """The (date, symbol) pairs on more than one row, with their row count, sorted."""
-    return frame.group_by(keys).agg(n=pl.len()).filter(pl.col("n") > 1).sort(keys)
+    """The (date, symbol) pairs on more than one row, then their row count, sorted."""
+    n = unused_name(keys, "n")
+    return frame.group_by(keys).agg(pl.len().alias(n)).filter(pl.col(n) > 1).sort(keys)
 
 
 def _check_repeated(repeated: pl.DataFrame, keys: list[str], where: str) -> None:
     if repeated.height == 0:
         return
-    extra = int(repeated["n"].sum()) - repeated.height
+    extra = int(repeated[:, -1].sum()) - repeated.height
     shown = ", ".join(f"({d}, {s}) x{n}" for d, s, n in repeated.head(EXAMPLES).rows())
     raise DataError(
         f"{CALLER}: {where} has {extra} duplicate ({keys[0]}, {keys[1]}) rows "
@@ -168,11 +175,14 @@ def _check_repeated(repeated: pl.DataFrame, keys: list[str], where: str) -> None
 
 
 def _stage_table(
-    names: list[str], columns: list[dict[str, pl.DataType]], counted: list[pl.DataFrame]
+    names: list[str],
+    columns: list[dict[str, pl.DataType]],
+    counted: list[pl.DataFrame],
+    rows_col: str,
 ) -> pl.DataFrame:
     records = []
     for step, (name, cols, row) in enumerate(zip(names, columns, counted, strict=True)):
-        rows = int(row["__rows"][0])
+        rows = int(row[rows_col][0])
         for column in cols or [None]:
             usable = None if column is None else int(row[column][0])
             missing = None if usable is None else rows - usable

@@ -19,10 +19,10 @@ from typing import Any
 
 import polars as pl
 
-from lazyflow import __version__, presets
+from lazyflow import presets
 from lazyflow.config import DataConfig, RunConfig, load_config
 from lazyflow.errors import ConfigError, LazyflowError, SchemaError
-from lazyflow.portfolio import backtest
+from lazyflow.portfolio import backtest, capacity
 from lazyflow.progress import Progress
 from lazyflow.report import (
     FactorSection,
@@ -33,6 +33,7 @@ from lazyflow.report import (
 )
 from lazyflow.sweep_config import load_sweep_config
 from lazyflow.sweeps import ENGINES, sweep
+from lazyflow.version import __version__
 
 PRESETS = {"carry": presets.carry, "seed_carry": presets.seed_carry}
 
@@ -136,7 +137,66 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", help="kline interval to use when a symbol has several (e.g. 1h)"
     )
     binance.set_defaults(command=_ingest_binance)
+    _download_parser(sub, common)
     return parser
+
+
+def _download_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """`lazyflow download binance`: the archive's USD-M klines and funding files."""
+    from lazyflow.data.download import DEFAULT_BASE_URL
+
+    download = sub.add_parser("download", help="fetch a public data archive into a folder")
+    sources = download.add_subparsers(required=True, metavar="SOURCE")
+    binance = sources.add_parser(
+        "binance",
+        parents=[common],
+        help="Binance USD-M klines and funding files (incremental, checksums verified)",
+    )
+    binance.add_argument("--out", type=Path, required=True, help="archive folder to fill")
+    binance.add_argument(
+        "--symbols", type=_symbols, help="comma-separated (default: every USDT perpetual)"
+    )
+    binance.add_argument("--start", help="first month, YYYY-MM (default: the first listed)")
+    binance.add_argument("--end", help="last month, YYYY-MM (default: the last complete day)")
+    binance.add_argument("--interval", default="1d", help="kline interval (default 1d)")
+    binance.add_argument("--jobs", type=_positive, default=8, help="files at a time (default 8)")
+    binance.add_argument(
+        "--base-url", default=DEFAULT_BASE_URL, help=f"file server (default {DEFAULT_BASE_URL})"
+    )
+    binance.add_argument(
+        "--list-url", help="bucket listing (default: the archive's S3 bucket, or --base-url)"
+    )
+    binance.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds per connect or read (default 30)"
+    )
+    binance.add_argument(
+        "--retries", type=int, default=4, help="retries after a 5xx or timeout (default 4)"
+    )
+    binance.set_defaults(command=_download_binance)
+
+
+def _download_binance(args: argparse.Namespace) -> int:
+    """Exit 1 when some file failed (each is named on stderr), else 0."""
+    from lazyflow.data.download import download
+
+    summary = download(
+        args.out,
+        args.symbols,
+        start=args.start,
+        end=args.end,
+        interval=args.interval,
+        jobs=args.jobs,
+        base_url=args.base_url,
+        list_url=args.list_url,
+        timeout=args.timeout,
+        retries=args.retries,
+        progress=_bar(args.quiet),
+    )
+    for key, problem in summary.failed.items():
+        print(f"lazyflow: failed: {key}: {problem}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{summary}; into {args.out}")
+    return 1 if summary.failed else 0
 
 
 def _positive(text: str) -> int:
@@ -160,7 +220,8 @@ def _demo(args: argparse.Namespace) -> int:
         data=data,
         stages=pipeline.stages,
         allocator=presets.seed_allocator(),
-        backtest=dict(presets.SEED_BACKTEST),
+        # the notebook's costs; its weight carry only for the seed preset (DESIGN 10)
+        backtest={**presets.SEED_BACKTEST, "drift": args.preset != "seed_carry"},
         output_dir=args.out,
     )
     return _execute(config, args.out, f"lazyflow demo: preset {args.preset}", args.quiet)
@@ -317,6 +378,7 @@ def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
     bar = Progress("backtest", enabled=_bar(quiet))
     result = backtest(frame, config.allocator, **config.backtest, progress=bar)
     bar.close()
+    curve = _capacity(config, frame, quiet)
     factor = _factor_section(config, frame, quiet) if labels else None
     out.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(out / "signals.parquet")
@@ -324,16 +386,30 @@ def _execute(config: RunConfig, out: Path, title: str, quiet: bool) -> int:
     result.metrics.write_parquet(out / "metrics.parquet")
     if factor is not None:
         _write_factor(out, factor)
+    if curve is not None:
+        curve.write_parquet(out / "capacity.parquet")
     summary = result.summary()
     parameters = config.parameters()
     record = {"summary": summary, "parameters": parameters, "dropped": result.dropped}
     (out / "summary.json").write_text(json.dumps(_finite(record), indent=2) + "\n", "utf-8")
     bar = Progress("report", enabled=_bar(quiet))
     with bar.working():
-        report = write_report(out, frame, result, title=title, parameters=parameters, factor=factor)
+        report = write_report(
+            out, frame, result, title=title, parameters=parameters, factor=factor, capacity=curve
+        )
     if not quiet:
+        print(f"costs: {result.cost_model}; holdings {'drift' if result.drift else 'weights'}")
         _print_summary(summary, factor is not None, report)
     return 0
+
+
+def _capacity(config: RunConfig, frame: pl.DataFrame, quiet: bool) -> pl.DataFrame | None:
+    """The [capacity] curve: the backtest at each of its starting NAVs (None without it)."""
+    if not config.capacity_navs:
+        return None
+    options = {k: v for k, v in config.backtest.items() if k != "init_nav"}
+    with Progress("capacity", enabled=_bar(quiet)).working():
+        return capacity(frame, config.allocator, config.capacity_navs, **options)
 
 
 def _print_summary(summary: Mapping[str, Any], with_factor: bool, report: Path) -> None:

@@ -21,6 +21,11 @@
 
     [allocator]                 # BufferedAllocator fields
     [backtest]                  # keyword arguments of lf.backtest
+    [[backtest.costs]]          # optional cost models (lazyflow.costs), added to the fee
+    type = "SquareRootImpact"
+    coef = 0.5
+    [capacity]                  # optional: the capacity curve in the report
+    navs = [1e5, 1e6, 1e7]      # starting NAVs in dollars
     [output]
     dir = "out/run"             # relative to the working directory
 
@@ -53,15 +58,18 @@ import polars as pl
 
 from lazyflow import stages as _stages
 from lazyflow.algebra import Factor
+from lazyflow.costs import Cost, from_settings
 from lazyflow.data import scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.factor import ROLLING_WINDOW, FactorAnalysis, check_settings
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import BufferedAllocator, backtest
+from lazyflow.portfolio.capacity import check_navs
 from lazyflow.stages.base import Stage
 from lazyflow.stages.labels import ForwardReturns, check_horizons, label_columns
+from lazyflow.version import __version__
 
-SECTIONS = ("data", "stages", "factor", "allocator", "backtest", "output")
+SECTIONS = ("data", "stages", "factor", "allocator", "backtest", "capacity", "output")
 #: Horizons of the ForwardReturns stage that the factor analysis appends by default.
 DEFAULT_HORIZONS = (1, 5, 20)
 #: The [data] keys that each source accepts (besides `source`).
@@ -179,6 +187,7 @@ class RunConfig:
     backtest: dict[str, Any]
     output_dir: Path | None = None
     factor: FactorConfig = FactorConfig()
+    capacity_navs: tuple[float, ...] = ()  # [capacity] navs: the report's capacity curve
 
     def pipeline(self, labels: bool = False) -> Pipeline:
         """The configured stages; with `labels`, plus `label_stage()` at the end unless
@@ -212,8 +221,6 @@ class RunConfig:
     def parameters(self) -> dict[str, Any]:
         """The run as plain data: lazyflow's version, the data source, the stages (type and
         non-default parameters), every allocator field and every backtest setting."""
-        from lazyflow import __version__
-
         defaults = _backtest_defaults()
         return {
             "lazyflow": __version__,
@@ -221,8 +228,8 @@ class RunConfig:
             "stages": [_stage_settings(stage) for stage in self.stages],
             "factor": self.factor_parameters(),
             "allocator": dataclasses.asdict(self.allocator),
-            "backtest": {k: self.backtest.get(k, v) for k, v in defaults.items()},
-        }
+            "backtest": {k: _plain(self.backtest.get(k, v)) for k, v in defaults.items()},
+        } | ({"capacity": {"navs": list(self.capacity_navs)}} if self.capacity_navs else {})
 
     def factor_parameters(self) -> dict[str, Any]:
         """The [factor] settings, horizons resolved."""
@@ -237,6 +244,11 @@ def _stage_settings(stage: Stage) -> dict[str, Any]:
         if f.init and (f.default is dataclasses.MISSING or getattr(stage, f.name) != f.default)
     }
     return {"type": type(stage).__name__} | changed
+
+
+def _plain(value: Any) -> Any:
+    """A cost model as its config tables; other values as they are."""
+    return value.settings() if isinstance(value, Cost) else value
 
 
 def _backtest_defaults() -> dict[str, Any]:
@@ -268,7 +280,7 @@ def load_config(path: str | Path) -> RunConfig:
 def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> RunConfig:
     """Parse a config mapping (as `tomllib` returns it); see the module docstring."""
     _check_keys(raw, SECTIONS, "", "section")
-    for section in ("data", "allocator", "backtest", "output"):
+    for section in ("data", "allocator", "backtest", "capacity", "output"):
         if section in raw and not isinstance(raw[section], Mapping):
             raise ConfigError(f"[{section}] must be a table, got {_show(raw[section])}")
     data = _parse_data(raw.get("data", {}), base_dir)
@@ -276,11 +288,18 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> RunCon
     factor = FactorConfig(**_kwargs(FactorConfig, raw.get("factor", {}), "factor"))
     factor.check()
     allocator = _build(BufferedAllocator, raw.get("allocator", {}), "allocator")
-    bt = _kwargs(backtest, raw.get("backtest", {}), "backtest", skip=_NOT_CONFIGURABLE)
+    bt_table = dict(raw.get("backtest", {}))
+    cost_tables = bt_table.pop("costs", None)
+    bt = _kwargs(backtest, bt_table, "backtest", skip=_NOT_CONFIGURABLE)
+    if cost_tables is not None:
+        bt["costs"] = from_settings(cost_tables, "backtest.costs")
+    capacity = raw.get("capacity", {})
+    _check_keys(capacity, ("navs",), "capacity.", "key")
+    navs = check_navs(capacity["navs"], "capacity.navs") if "navs" in capacity else ()
     output = raw.get("output", {})
     _check_keys(output, ("dir",), "output.", "key")
     out_dir = Path(_coerce(output["dir"], str, "output.dir")) if "dir" in output else None
-    config = RunConfig(data, stage_list, allocator, bt, out_dir, factor)
+    config = RunConfig(data, stage_list, allocator, bt, out_dir, factor, navs)
     _check_labels(config)
     return config
 

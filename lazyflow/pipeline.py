@@ -1,37 +1,76 @@
-"""`Pipeline`: an ordered tuple of stages that builds one lazy query plan."""
+"""`Pipeline`: an ordered tuple of stages that builds one lazy query plan.
+
+`DeclaredStage` is what a pipeline needs from a stage that declares its columns (the built-in
+stages' base `lazyflow.Stage` is one): this module depends on no stage, so the stages, the
+pipeline and the audit import one another in one direction only.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import polars as pl
 
+from lazyflow.audit import Audit, audit
 from lazyflow.errors import ConfigError, DataError, SchemaError
-from lazyflow.stages.base import Stage
-
-if TYPE_CHECKING:
-    from lazyflow.audit import Audit
+from lazyflow.schema import Kind, SchemaStep
 
 StageLike = Callable[[pl.LazyFrame], pl.LazyFrame]
 
 
+class StageClass(type):
+    """The type of stage classes: ``Deciles >> EwmaVol()`` (a class where an instance belongs)
+    builds a `Pipeline`, which raises the `ConfigError` that says so, not a TypeError."""
+
+    def __rshift__(cls, other: StageLike) -> Pipeline:
+        return Pipeline([cls, other])
+
+    def __rrshift__(cls, other: StageLike) -> Pipeline:
+        return Pipeline([other, cls])
+
+
+class DeclaredStage(metaclass=StageClass):
+    """A stage that declares the columns it needs, so a pipeline checks a schema before any data
+    is read. ``a >> b`` composes stages into a `Pipeline`. Subclasses implement `inputs`,
+    `validate` and `transform` (see `lazyflow.Stage`)."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def inputs(self) -> dict[str, Kind]:
+        """Columns this stage reads, with the kind of dtype each must have."""
+        raise NotImplementedError
+
+    def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
+        """Check parameters and input columns against `schema`; return the output schema."""
+        raise NotImplementedError
+
+    def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The lazy transform itself; assumes `validate` has passed."""
+        raise NotImplementedError
+
+    def for_schema(self, schema: Mapping[str, pl.DataType]) -> DeclaredStage:
+        """This stage resolved against `schema` (a stage whose inputs depend on it overrides)."""
+        return self
+
+    def check_upstream(self, earlier: Sequence[DeclaredStage]) -> None:
+        """Check this stage against the declared stages before it in a pipeline (`earlier`, in
+        pipeline order); raise `ConfigError` on a mismatch. Called by `Pipeline.validate`."""
+
+    def __rshift__(self, other: StageLike) -> Pipeline:
+        return Pipeline([self, other])
+
+    def __rrshift__(self, other: StageLike) -> Pipeline:
+        return Pipeline([other, self])
+
+
 def stage_name(stage: StageLike) -> str:
-    """A readable name for a built-in stage or a plain callable."""
-    if isinstance(stage, Stage):
+    """A readable name for a declared stage or a plain callable."""
+    if isinstance(stage, DeclaredStage):
         return stage.name
     return getattr(stage, "__name__", type(stage).__name__)
-
-
-@dataclass(frozen=True)
-class SchemaStep:
-    """One stage's place in the schema flow: what it needs and what it adds."""
-
-    stage: str
-    needs: dict[str, str]
-    adds: dict[str, str]
 
 
 class Pipeline:
@@ -43,10 +82,19 @@ class Pipeline:
     """
 
     def __init__(self, stages: Iterable[StageLike]) -> None:
+        if callable(stages) or not isinstance(stages, Iterable):
+            raise ConfigError(
+                f"Pipeline: expected a list of stages, got {type(stages).__name__} {stages!r}"
+            )
         flat: list[StageLike] = []
         for stage in stages:
             if isinstance(stage, Pipeline):
                 flat.extend(stage.stages)
+            elif isinstance(stage, type):
+                raise ConfigError(
+                    f"Pipeline: got the class {stage.__name__}, expected a stage instance "
+                    f"(write {stage.__name__}(...), with its parameters)"
+                )
             elif callable(stage):
                 flat.append(stage)
             else:
@@ -63,7 +111,9 @@ class Pipeline:
         return len(self.stages)
 
     def __repr__(self) -> str:
-        return " >> ".join(repr(s) if isinstance(s, Stage) else stage_name(s) for s in self.stages)
+        return " >> ".join(
+            repr(s) if isinstance(s, DeclaredStage) else stage_name(s) for s in self.stages
+        )
 
     def validate(self, schema: Mapping[str, pl.DataType]) -> pl.Schema:
         """Walk `schema` through every stage without reading data; return the final schema.
@@ -73,10 +123,10 @@ class Pipeline:
         before it (`Stage.check_upstream`).
         """
         current = pl.Schema(schema)
-        earlier: list[Stage] = []
+        earlier: list[DeclaredStage] = []
         for stage in self.stages:
             current = _stage_schema(stage, current)
-            if isinstance(stage, Stage):
+            if isinstance(stage, DeclaredStage):
                 stage.check_upstream(tuple(earlier))
                 earlier.append(stage)
         return current
@@ -89,7 +139,7 @@ class Pipeline:
             after = _stage_schema(stage, current)
             needs = (
                 {c: k.value for c, k in stage.for_schema(current).inputs().items()}
-                if isinstance(stage, Stage)
+                if isinstance(stage, DeclaredStage)
                 else {}
             )
             adds = {c: str(t) for c, t in after.items() if current.get(c) != t}
@@ -110,7 +160,7 @@ class Pipeline:
         self.validate(read_schema(frame, "Pipeline"))
         plans = [frame]
         for stage in self.stages:
-            frame = stage.transform(frame) if isinstance(stage, Stage) else stage(frame)
+            frame = stage.transform(frame) if isinstance(stage, DeclaredStage) else stage(frame)
             plans.append(frame)
         return plans
 
@@ -122,9 +172,8 @@ class Pipeline:
     ) -> Audit:
         """Row accounting of this pipeline on `panel`: usable values per stage and column,
         tradable rows per date and why the others are not. See `lazyflow.audit.audit`."""
-        from lazyflow.audit import audit
-
-        return audit(self, panel, tradable, **columns)
+        plans = self.plans(panel)
+        return audit(plans, self.schema_flow(plans[0].collect_schema()), tradable, **columns)
 
     def explain(self, frame: pl.LazyFrame | pl.DataFrame, optimized: bool = True) -> str:
         """The (optimised) Polars plan of this pipeline applied to `frame`, as text."""
@@ -140,7 +189,7 @@ def read_schema(frame: pl.LazyFrame, caller: str) -> pl.Schema:
 
 
 def _stage_schema(stage: StageLike, schema: pl.Schema) -> pl.Schema:
-    if isinstance(stage, Stage):
+    if isinstance(stage, DeclaredStage):
         return stage.validate(schema)
     try:
         return stage(pl.LazyFrame(schema=schema)).collect_schema()

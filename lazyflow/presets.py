@@ -62,5 +62,7 @@ def seed_allocator() -> BufferedAllocator:
     )
 
 
-#: The notebook's backtest settings: 5 bps per dollar traded, NAV starting at 1.
-SEED_BACKTEST: dict = {"cost_per_dollar": 0.0005, "init_nav": 1.0}
+#: The notebook's backtest settings: 5 bps per dollar traded, NAV starting at 1, and its
+#: weight carry (``drift=False``: a position's weight is carried to the next date, not its
+#: coins), so the notebook is reproduced exactly. `lf.backtest` defaults to drift=True.
+SEED_BACKTEST: dict = {"cost_per_dollar": 0.0005, "init_nav": 1.0, "drift": False}

@@ -1,7 +1,10 @@
-"""Column kinds that stages declare for their inputs, checked against a Polars schema."""
+"""Column kinds that stages declare for their inputs, checked against a Polars schema; the
+schema flow of a pipeline; free names for temporary columns."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import Enum
 
 import polars as pl
@@ -30,3 +33,22 @@ class Kind(Enum):
             return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
         return dtype == pl.Boolean
 
+
+@dataclass(frozen=True)
+class SchemaStep:
+    """One stage's place in a pipeline's schema flow: what it needs and what it adds."""
+
+    stage: str
+    needs: dict[str, str]
+    adds: dict[str, str]
+
+
+def unused_name(taken: Iterable[str], stem: str) -> str:
+    """A column name that is not in `taken`: `stem`, else the first free ``stem_1``,
+    ``stem_2``, ... For temporary columns, which must never clash with a user's column."""
+    taken = set(taken)
+    name, n = stem, 0
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}"
+    return name

@@ -117,6 +117,8 @@ def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
     if not isinstance(settings, Mapping):
         raise ConfigError(f"[sweep] must be a table, got {_config._show(settings)}")
     _config._check_keys(settings, SWEEP_KEYS, "sweep.", "key")
+    if "capacity" in raw:
+        raise ConfigError("[capacity]: a sweep does not draw capacity curves; use lazyflow run")
     allocator_table = raw.get("allocator", {})
     allocator_grid: dict[str, list] = {}
     if isinstance(allocator_table, Mapping):

@@ -49,7 +49,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from lazyflow.errors import ConfigError
+from lazyflow.errors import ConfigError, collect
 from lazyflow.pipeline import Pipeline, stage_name
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.grid import backtest_grid, check_grid, check_schema
@@ -195,11 +195,19 @@ def _run_local(
                 "as stages, n_jobs=1 or engine='ray'"
             ) from exc
     context = multiprocessing.get_context("spawn")
+    panel = _collected(panel)
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_keep_panel, initargs=(panel,)
     ) as pool:
         futures = [pool.submit(_evaluate_kept, *task) for task in tasks]
         return [future.result() for future in futures]
+
+
+def _collected(panel: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The panel as a DataFrame, read once here: workers then get its data, not a plan that
+    each would run again (and a file scan's plan may not pickle: `scan_panel` reads CSV
+    through a Python IO source, which Polars pickles only with cloudpickle)."""
+    return panel if isinstance(panel, pl.DataFrame) else collect(panel, "sweep")
 
 
 #: A worker process's panel: sent once per worker (pickling the panel costs about as much
@@ -230,7 +238,7 @@ def _run_ray(
     if started:
         ray.init(address=address)
     try:
-        panel_ref = ray.put(panel)
+        panel_ref = ray.put(_collected(panel))
         remote = ray.remote(evaluate)
         return ray.get([remote.remote(panel_ref, *task) for task in tasks])
     finally:

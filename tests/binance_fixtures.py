@@ -118,3 +118,121 @@ def reference_funding(rows: list[tuple]) -> dict[date, float]:
     for t, row in by_time.items():
         out[utc_day(round(t / 1000) * 1000)] += row[2]
     return dict(out)
+
+
+class ArchiveServer:
+    """A miniature data.binance.vision on 127.0.0.1 (a threaded http.server): files of a
+    folder written with `write_file`, and the bucket's ListObjectsV2 listing at ``/``,
+    `page_size` entries per page (continuation tokens). Faults, by key: `absent` keys
+    are listed but answer 404; `errors[key]` is a list of statuses answered (and
+    consumed) before the file; `stall` keys send half the file, then hang until the
+    client gives up. `requests` logs every path asked for."""
+
+    def __init__(self, folder: Path, page_size: int = 3) -> None:
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        self.folder, self.page_size = folder, page_size
+        self.absent: set[str] = set()
+        self.errors: dict[str, list[int]] = {}
+        self.stall: set[str] = set()
+        self.modified: dict[str, datetime] = {}
+        self.requests: list[str] = []
+        self.released = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.released.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def archive_keys(self) -> list[str]:
+        return sorted(p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*.zip*"))
+
+    def last_modified(self, key: str) -> datetime:
+        return self.modified.get(key, datetime(2024, 1, 1, tzinfo=UTC))
+
+    def file_requests(self) -> list[str]:
+        return [r for r in self.requests if not r.startswith("/?")]
+
+    def listing(self, query: dict[str, list[str]]) -> bytes:
+        from xml.sax.saxutils import escape
+
+        prefix = query.get("prefix", [""])[0]
+        delimiter = query.get("delimiter", [""])[0]
+        entries: dict[str, str | None] = {}  # name -> key (a file) or None (a folder)
+        for key in self.archive_keys():
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix) :]
+            if delimiter and delimiter in rest:
+                entries[prefix + rest.split(delimiter)[0] + delimiter] = None
+            else:
+                entries[key] = key
+        names = sorted(entries)
+        start = int(query.get("continuation-token", ["0"])[0])
+        page = names[start : start + self.page_size]
+        more = start + self.page_size < len(names)
+        parts = ['<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">']
+        parts.append(f"<Name>data.binance.vision</Name><Prefix>{escape(prefix)}</Prefix>")
+        parts.append(f"<KeyCount>{len(page)}</KeyCount><MaxKeys>{self.page_size}</MaxKeys>")
+        parts.append(f"<IsTruncated>{'true' if more else 'false'}</IsTruncated>")
+        if more:
+            parts.append(f"<NextContinuationToken>{start + self.page_size}</NextContinuationToken>")
+        for name in page:
+            if entries[name] is None:
+                parts.append(f"<CommonPrefixes><Prefix>{escape(name)}</Prefix></CommonPrefixes>")
+            else:
+                stamp = self.last_modified(name).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                size = (self.folder / name).stat().st_size
+                parts.append(
+                    f"<Contents><Key>{escape(name)}</Key><LastModified>{stamp}</LastModified>"
+                    f'<ETag>"x"</ETag><Size>{size}</Size><StorageClass>STANDARD</StorageClass>'
+                    "</Contents>"
+                )
+        parts.append("</ListBucketResult>")
+        return "".join(parts).encode()
+
+    def _handler(self):
+        from http.server import BaseHTTPRequestHandler
+        from urllib.parse import parse_qs, urlsplit
+
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                url = urlsplit(self.path)
+                key = url.path.lstrip("/")
+                if not key and "list-type=2" in url.query:
+                    return self._send(200, server.listing(parse_qs(url.query)))
+                if server.errors.get(key):
+                    return self._send(server.errors[key].pop(0), b"server error")
+                path = server.folder / key
+                if key in server.absent or not path.is_file():
+                    return self._send(404, b"<Error><Code>NoSuchKey</Code></Error>")
+                body = path.read_bytes()
+                if key in server.stall:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    server.released.wait(10)
+                    return None
+                return self._send(200, body)
+
+            def _send(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler

@@ -8,6 +8,7 @@ loop (a dict of positions, one symbol at a time), extended with DESIGN's fixes; 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import math
 
@@ -22,6 +23,10 @@ import lazyflow as lf
 from lazyflow.portfolio.backtest import BOOK_COLUMNS, METRIC_COLUMNS
 
 START = dt.date(2024, 1, 1)
+
+#: The notebook's conventions, which `reference` implements: weights carried from date to date
+#: (drift=False) and no fee unless a test sets one.
+notebook_backtest = functools.partial(lf.backtest, drift=False, cost_per_dollar=0.0)
 BOOK_FLOATS = [
     "x_prev",
     "w_desired",
@@ -132,8 +137,13 @@ def reference(
     include_funding: bool = True,
     init_nav: float = 1.0,
     seed_cap: bool = False,
+    seed_drawdown: bool = False,
 ):
-    """The notebook's rebalance_day + Backtester.run, one symbol at a time, with the fixes."""
+    """The notebook's rebalance_day + Backtester.run, one symbol at a time, with the fixes.
+
+    DESIGN difference 9: the running high starts at init_nav (``seed_drawdown=True``: the
+    notebook's, from the first NAV), and a NAV at or below 0 becomes 0 and ends the book (no
+    position, trade or exit afterwards)."""
     rows = frame.to_dicts()
     at = {(r["date"], r["symbol"]): r for r in rows}
     dates = sorted({r["date"] for r in rows})
@@ -187,6 +197,10 @@ def reference(
         tradable_today = {o["r"]["symbol"] for o in out}
         exits = [(s, x) for s, x in positions.items() if s not in tradable_today and x != 0]
         positions = {o["r"]["symbol"]: o["x"] for o in out}
+        if nav <= 0:  # the book has ended
+            exits = []
+            for o in out:
+                o.update(x_prev=0.0, delta=o["w"], trade=0.0, x=0.0, tf=0.0)
         # Backtester.run
         turnover = sum(abs(o["tf"]) for o in out) + sum(abs(x) for _, x in exits)
         nav_t = nav
@@ -222,10 +236,11 @@ def reference(
             )  # fmt: skip
         nav += pnl
         nav += funding
+        nav = max(nav, 0.0)
         var = sum(o["x"] ** 2 * o["r"]["vol_fcst"] ** 2 for o in out)
         metrics.append(
             dict(
-                date=today, nav=nav, daily_return=(nav - nav_t) / nav_t, pnl=pnl,
+                date=today, nav=nav, daily_return=(nav - nav_t) / nav_t if nav_t else 0.0, pnl=pnl,
                 funding_pnl=funding, cost=cost, turnover_pct=turnover,
                 turnover_dollar=turnover * nav_t,
                 gross_exposure=sum(abs(o["x"]) for o in out),
@@ -236,7 +251,7 @@ def reference(
     navs = [m["nav"] for m in metrics]
     rets = [m["daily_return"] for m in metrics]
     for i, m in enumerate(metrics):
-        m["nav_high"] = max(navs[: i + 1])
+        m["nav_high"] = max(navs[: i + 1] + ([] if seed_drawdown else [init_nav]))
         m["drawdown"] = m["nav"] / m["nav_high"] - 1
         m["vol_realized_d"] = float(np.std(rets[i - 20 : i + 1], ddof=1)) if i >= 20 else None
         m["vol_realized_a"] = None if i < 20 else m["vol_realized_d"] * math.sqrt(365)
@@ -273,7 +288,7 @@ SEED_CASES = [
 @pytest.mark.parametrize("alloc", SEED_CASES)
 def test_seed_equivalence_on_balanced_panel(alloc):
     frame = panel(1, n_sym=8, n_days=40)
-    result = lf.backtest(frame, alloc, cost_per_dollar=0.0005, include_funding=False)
+    result = notebook_backtest(frame, alloc, cost_per_dollar=0.0005, include_funding=False)
     metrics, book = reference(frame, alloc, cost_per_dollar=0.0005, include_funding=False)
     assert_matches_reference(result, metrics, book)
     assert result.metrics.columns == list(METRIC_COLUMNS)
@@ -288,7 +303,7 @@ def test_seed_equivalence_on_balanced_panel(alloc):
 def test_turnover_cap_moves_positions():
     alloc = lf.BufferedAllocator(lambda_risk=50.0, gamma_cost=0.1, max_pos=0.3, turnover_cap=0.1)
     frame = panel(2, n_sym=8, n_days=25)
-    result = lf.backtest(frame, alloc, include_funding=False)
+    result = notebook_backtest(frame, alloc, include_funding=False)
     metrics, book = reference(frame, alloc, include_funding=False)
     assert_matches_reference(result, metrics, book)
     moved = result.book.group_by("date").agg((pl.col("x_new") - pl.col("x_prev")).abs().sum())
@@ -340,7 +355,7 @@ def test_forced_exit_pays_cost_and_ignores_turnover_cap():
             (3, "B", 0.9, 22.0, True),
         ]
     )
-    r = lf.backtest(frame, alloc, cost_per_dollar=0.01, include_funding=False)
+    r = notebook_backtest(frame, alloc, cost_per_dollar=0.01, include_funding=False)
     day1 = r.book.filter(pl.col("date") == START + dt.timedelta(days=1))
     exit_row = day1.filter(pl.col("exit")).row(0, named=True)
     assert exit_row["symbol"] == "A" and exit_row["x_prev"] == 0.5
@@ -369,7 +384,7 @@ def test_missing_symbol_is_exited_and_marked_flat():
             (2, "B", -0.5, 30.0, True),
         ]
     )
-    r = lf.backtest(frame, OPEN, include_funding=False)
+    r = notebook_backtest(frame, OPEN, include_funding=False)
     assert r.dropped["no_next_price"] == 1
     # day 0: only B is marked (A has no price on day 1): pnl = qty_B * (30 - 20)
     assert r.metrics["pnl"][0] == pytest.approx(-0.5 / 20 * 10)
@@ -381,7 +396,7 @@ def test_missing_symbol_is_exited_and_marked_flat():
 @pytest.mark.parametrize("bad_close", [None, float("nan"), 0.0])
 def test_untradable_next_price_counts_as_missing(bad_close):
     frame = tiny([(0, "A", 0.5, 10.0, True), (1, "A", 0.5, bad_close, True), (2, "A", 1, 12, True)])
-    r = lf.backtest(frame, OPEN, include_funding=False)
+    r = notebook_backtest(frame, OPEN, include_funding=False)
     assert r.metrics["pnl"][0] == 0.0 and r.dropped["no_next_price"] == 1
     assert r.dropped["bad_price"] == 1 and r.book["exit"].to_list() == [False, True]
 
@@ -390,7 +405,7 @@ def test_whole_frame_prices_mark_positions_that_left_the_universe():
     rows = [(0, "A", 0.5, 10.0, True), (0, "B", -0.5, 20.0, True), (1, "B", -0.5, 25.0, True)]
     inside = tiny([*rows, (1, "A", 0.5, 13.0, True)])
     left = tiny([*rows, (1, "A", 0.5, 13.0, False)])  # A leaves the universe on day 1
-    r_in, r_left = (lf.backtest(f, OPEN, include_funding=False) for f in (inside, left))
+    r_in, r_left = (notebook_backtest(f, OPEN, include_funding=False) for f in (inside, left))
     assert r_left.metrics["pnl"][0] == r_in.metrics["pnl"][0]
     assert r_left.metrics["pnl"][0] == pytest.approx(0.5 / 10 * 3 - 0.5 / 20 * 5)
     assert r_left.dropped["not_tradable_flag"] == 1 and r_left.dropped["no_next_price"] == 0
@@ -405,10 +420,10 @@ def test_funding_pnl_sign_and_switch():
             (1, "B", -0.5, 20.0, True, None),  # missing: counts as 0
         ]
     )
-    r = lf.backtest(frame, OPEN, init_nav=100.0)
+    r = notebook_backtest(frame, OPEN, init_nav=100.0)
     assert r.metrics["funding_pnl"][0] == pytest.approx(-0.5 * 100 * 0.002)
     assert r.dropped["no_next_funding"] == 1
-    off = lf.backtest(frame.drop("funding_rate"), OPEN, include_funding=False, init_nav=100.0)
+    off = notebook_backtest(frame.drop("funding_rate"), OPEN, include_funding=False, init_nav=100.0)
     assert off.metrics["funding_pnl"][0] == 0.0 and off.dropped["no_next_funding"] == 0
     nav = r.metrics["nav"][0]
     assert nav == 100.0 - r.metrics["cost"][0] + r.metrics["pnl"][0] + r.metrics["funding_pnl"][0]
@@ -432,7 +447,7 @@ def test_untradable_rows_are_counted_by_first_reason():
         vol_fcst=pl.when(pl.col("symbol") == "D").then(float("inf")).otherwise(pl.col("vol_fcst")),
         spread=pl.when(pl.col("symbol") == "E").then(0.0).otherwise(pl.col("spread")),
     )
-    r = lf.backtest(frame, OPEN)
+    r = notebook_backtest(frame, OPEN)
     assert r.dropped == {
         "not_tradable_flag": 2,
         "bad_target": 1,
@@ -457,7 +472,7 @@ def test_untradable_rows_are_counted_by_first_reason():
 def test_messy_panel_matches_reference():
     frame = panel(5, n_sym=7, n_days=35, p_missing=0.15, p_untradable=0.2, p_bad=0.05)
     alloc = lf.BufferedAllocator(lambda_risk=20.0, gamma_cost=0.2, max_pos=0.3, turnover_cap=0.4)
-    r = lf.backtest(frame, alloc, cost_per_dollar=0.001, init_nav=3.0)
+    r = notebook_backtest(frame, alloc, cost_per_dollar=0.001, init_nav=3.0)
     metrics, book = reference(frame, alloc, cost_per_dollar=0.001, init_nav=3.0)
     assert_matches_reference(r, metrics, book)
     assert r.book["exit"].sum() > 0 and r.dropped["no_next_price"] > 0
@@ -470,8 +485,8 @@ def test_lazy_input_custom_names_and_no_flag():
     frame = panel(3, n_sym=4, n_days=12)
     names = {"date": "d", "symbol": "s", "target_position": "t", "vol_fcst": "v",
              "spread": "sp", "close": "px", "funding_rate": "f"}  # fmt: skip
-    plain = lf.backtest(frame, OPEN, tradable=None)
-    renamed = lf.backtest(
+    plain = notebook_backtest(frame, OPEN, tradable=None)
+    renamed = notebook_backtest(
         frame.drop("is_universe").rename(names).lazy(),
         OPEN,
         tradable=None,
@@ -495,36 +510,36 @@ def test_categorical_symbols_and_datetime_dates():
     other = frame.with_columns(
         pl.col("symbol").cast(pl.Categorical), pl.col("date").cast(pl.Datetime)
     )
-    a, b = lf.backtest(frame, OPEN), lf.backtest(other, OPEN)
+    a, b = notebook_backtest(frame, OPEN), notebook_backtest(other, OPEN)
     assert a.metrics.drop("date").equals(b.metrics.drop("date"))
     assert a.book.drop("date").equals(b.book.drop("date"))
     # an Enum whose categories are not in sorted order: symbols still coded in string order
     reverse = pl.Enum(sorted(frame["symbol"].unique().to_list(), reverse=True))
-    c = lf.backtest(frame.with_columns(pl.col("symbol").cast(reverse)), OPEN)
+    c = notebook_backtest(frame.with_columns(pl.col("symbol").cast(reverse)), OPEN)
     assert c.metrics.equals(a.metrics) and c.book.equals(a.book)
     assert {r.book.schema["symbol"] for r in (a, b, c)} == {pl.String}
 
 
 def test_missing_column_is_a_schema_error():
     with pytest.raises(lf.SchemaError) as err:
-        lf.backtest(panel(0, 3, 5).drop("spread"), OPEN)
+        notebook_backtest(panel(0, 3, 5).drop("spread"), OPEN)
     assert err.value.stage == "backtest" and err.value.column == "spread"
     with pytest.raises(lf.SchemaError, match="is_universe"):
-        lf.backtest(panel(0, 3, 5).with_columns(is_universe=pl.lit(1)), OPEN)
+        notebook_backtest(panel(0, 3, 5).with_columns(is_universe=pl.lit(1)), OPEN)
     with pytest.raises(lf.SchemaError, match="funding_rate"):
-        lf.backtest(panel(0, 3, 5).drop("funding_rate"), OPEN)
+        notebook_backtest(panel(0, 3, 5).drop("funding_rate"), OPEN)
 
 
 def test_duplicates_empty_and_single_date_are_data_errors():
     frame = panel(0, 3, 5)
     with pytest.raises(lf.DataError, match=r"2 duplicate \(date, symbol\) rows.*2024-01-0"):
-        lf.backtest(pl.concat([frame, frame.head(2)]), OPEN)
+        notebook_backtest(pl.concat([frame, frame.head(2)]), OPEN)
     with pytest.raises(lf.DataError, match="no rows"):
-        lf.backtest(frame.head(0), OPEN)
+        notebook_backtest(frame.head(0), OPEN)
     with pytest.raises(lf.DataError, match="at least 2 dates"):
-        lf.backtest(frame.filter(pl.col("date") == START), OPEN)
+        notebook_backtest(frame.filter(pl.col("date") == START), OPEN)
     with pytest.raises(lf.DataError, match="'symbol' has 1 null"):
-        lf.backtest(
+        notebook_backtest(
             frame.with_columns(symbol=pl.when(pl.int_range(pl.len()) > 0).then("symbol")), OPEN
         )
 
@@ -544,18 +559,20 @@ def test_duplicates_empty_and_single_date_are_data_errors():
 )
 def test_bad_backtest_parameters(kwargs, name):
     with pytest.raises(lf.ConfigError, match=f"backtest: parameter '{name}'"):
-        lf.backtest(panel(0, 3, 5), **{"allocator": OPEN, **kwargs})
+        notebook_backtest(panel(0, 3, 5), **{"allocator": OPEN, **kwargs})
 
 
 def test_bad_allocator_parameter_is_reported_at_call_time():
     alloc = lf.BufferedAllocator(gross_cap=-1.0)  # constructing is fine
     with pytest.raises(lf.ConfigError, match="BufferedAllocator: parameter 'gross_cap'"):
-        lf.backtest(panel(0, 3, 5), alloc)
+        notebook_backtest(panel(0, 3, 5), alloc)
 
 
 def test_progress_is_called_at_most_about_100_times():
     calls = []
-    lf.backtest(panel(0, 2, 450), OPEN, progress=lambda done, total: calls.append((done, total)))
+    notebook_backtest(
+        panel(0, 2, 450), OPEN, progress=lambda done, total: calls.append((done, total))
+    )
     assert 50 <= len(calls) <= 101
     assert calls[-1] == (449, 449)
     assert [d for d, _ in calls] == sorted({d for d, _ in calls})
@@ -565,7 +582,7 @@ def test_progress_is_called_at_most_about_100_times():
 
 
 def test_summary_matches_numpy():
-    r = lf.backtest(panel(7, 6, 60), OPEN, cost_per_dollar=0.001, init_nav=2.0)
+    r = notebook_backtest(panel(7, 6, 60), OPEN, cost_per_dollar=0.001, init_nav=2.0)
     s = r.summary()
     ret = r.metrics["daily_return"].to_numpy()
     nav = r.metrics["nav"].to_numpy()
@@ -590,17 +607,17 @@ def test_summary_matches_numpy():
 
 def test_summary_zero_variance_is_nan_or_inf():
     flat = panel(0, 3, 6).with_columns(target_position=pl.lit(0.0))  # never invests
-    s = lf.backtest(flat, OPEN).summary()
+    s = notebook_backtest(flat, OPEN).summary()
     assert s["total_return"] == 0.0 and s["ann_vol"] == 0.0
     assert math.isnan(s["sharpe"]) and math.isnan(s["sortino"]) and math.isnan(s["calmar"])
     up = tiny([(d, "A", 0.5, 10.0 * 1.01**d, True) for d in range(5)])
-    s_up = lf.backtest(up, OPEN, include_funding=False).summary()
+    s_up = notebook_backtest(up, OPEN, include_funding=False).summary()
     assert s_up["sortino"] == math.inf and s_up["calmar"] == math.inf and s_up["max_drawdown"] == 0
     rocket = tiny([(0, "A", 0.5, 1.0, True), (1, "A", 0.5, 1000.0, True)])
-    assert lf.backtest(rocket, OPEN, include_funding=False).summary()["cagr"] == math.inf
+    assert notebook_backtest(rocket, OPEN, include_funding=False).summary()["cagr"] == math.inf
     crash = tiny([(0, "A", -0.5, 1.0, True), (1, "A", 0.5, 1000.0, True)])
-    s_crash = lf.backtest(crash, OPEN, include_funding=False).summary()
-    assert s_crash["cagr"] == -1.0 and s_crash["total_return"] < -1
+    s_crash = notebook_backtest(crash, OPEN, include_funding=False).summary()
+    assert s_crash["cagr"] == -1.0 and s_crash["total_return"] == -1.0  # ruin: NAV stops at 0
 
 
 # ------------------------------------------------------------------ property tests
@@ -620,7 +637,7 @@ frames = st.builds(
 def test_property_matches_reference_and_invariants(frame, alloc, cost):
     if frame["date"].n_unique() < 2:
         return
-    r = lf.backtest(frame, alloc, cost_per_dollar=cost)
+    r = notebook_backtest(frame, alloc, cost_per_dollar=cost)
     metrics, book = reference(frame, alloc, cost_per_dollar=cost)
     assert_matches_reference(r, metrics, book)
     b, m = r.book, r.metrics
@@ -643,7 +660,7 @@ def test_property_matches_reference_and_invariants(frame, alloc, cost):
 def test_property_no_trade_inside_buffer(frame, alloc):
     if frame["date"].n_unique() < 2:
         return
-    b = lf.backtest(frame, alloc).book.filter(~pl.col("exit"))
+    b = notebook_backtest(frame, alloc).book.filter(~pl.col("exit"))
     dates = sorted(frame["date"].unique())  # "previous date" is the frame's, not the book's
     prev_of = dict(zip(dates[1:], dates[:-1], strict=True))
     seen = {(d, s) for d, s in zip(b["date"], b["symbol"], strict=True)}
@@ -679,14 +696,14 @@ def test_property_no_look_ahead_and_row_order(frame, alloc, cut, seed):
     dates = sorted(frame["date"].unique())
     if len(dates) < 2:
         return
-    full = lf.backtest(frame, alloc, cost_per_dollar=0.001)
-    shuffled = lf.backtest(
+    full = notebook_backtest(frame, alloc, cost_per_dollar=0.001)
+    shuffled = notebook_backtest(
         frame.sample(fraction=1.0, shuffle=True, seed=seed), alloc, cost_per_dollar=0.001
     )
     assert shuffled.metrics.equals(full.metrics) and shuffled.book.equals(full.book)
     assert shuffled.dropped == full.dropped
     t = dates[min(cut, len(dates) - 1)]
-    part = lf.backtest(frame.filter(pl.col("date") <= t), alloc, cost_per_dollar=0.001)
+    part = notebook_backtest(frame.filter(pl.col("date") <= t), alloc, cost_per_dollar=0.001)
     assert part.metrics["date"].max() < t
     assert part.metrics.equals(full.metrics.filter(pl.col("date") < t))
     assert part.book.equals(full.book.filter(pl.col("date") < t))

@@ -14,7 +14,11 @@ import pytest
 
 import lazyflow as lf
 from benchmarks.__main__ import main, scaling
-from benchmarks.naive import max_difference, naive_pipeline
+from benchmarks.bandwidth import STAGES
+from benchmarks.bandwidth import main as bandwidth_main
+from benchmarks.naive import disagreement, max_difference, naive_pipeline
+from benchmarks.pandas_carry import pandas_carry
+from benchmarks.ratios import COMPARISONS, _notebook_e2e, shuffled
 from benchmarks.workloads import WORKLOADS, Workload, parse_workload
 
 ADDED = [
@@ -31,40 +35,57 @@ ADDED = [
 ]
 
 
-def test_naive_pipeline_matches_the_carry_preset():
-    """The notebook-style pipeline and lazyflow's plan compute the same columns.
+SMALL = lf.synthetic_panel(n_symbols=80, n_days=250, seed=3)
+FRAME = lf.presets.carry()(SMALL.lazy()).collect()
 
-    Their per-date sums add in different orders, so scores may differ in the last bits, and
-    a carry decile may then differ where scores of one date are within 1e-12 of each other
-    (funding rates equal up to rounding): only there.
-    """
-    panel = lf.synthetic_panel(n_symbols=80, n_days=250, seed=3)
-    naive = naive_pipeline(panel)
-    frame = lf.presets.carry()(panel.lazy()).collect()
-    assert naive.columns == frame.columns
-    assert naive.select("date", "symbol").equals(frame.select("date", "symbol"))
-    for column in ("volume_decile", "is_universe"):
-        assert naive[column].equals(frame[column]), column
-    assert max_difference(naive, frame, ADDED[:5] + ADDED[-2:]) <= 1e-9
-    near_tie = (
-        frame.sort("date", "carry_score")
-        .with_columns(gap=pl.col("carry_score").diff().abs().over("date"))
-        .with_columns(
-            tie=(pl.col("gap") <= 1e-12) | (pl.col("gap").shift(-1).over("date") <= 1e-12)
-        )
-        .select("date", "symbol", "tie")
+
+def test_naive_pipeline_matches_the_carry_preset():
+    """The notebook-style pipeline and lazyflow's plan compute the same columns (to 1e-9;
+    carry deciles may differ only at scores of one date within 1e-12: `disagreement`)."""
+    naive = naive_pipeline(SMALL)
+    assert naive.columns == FRAME.columns
+    assert naive.select("date", "symbol").equals(FRAME.select("date", "symbol"))
+    assert disagreement(naive, FRAME) is None
+    assert max_difference(naive, FRAME, ADDED[:5] + ADDED[-2:]) <= 1e-9
+
+
+def test_pandas_peer_matches_the_carry_preset():
+    """The pandas peer, timed against `carry()` in `benchmarks.ratios`, computes its columns."""
+    peer = pl.from_pandas(pandas_carry(SMALL.to_pandas())).with_columns(
+        pl.col("date").cast(pl.Date)
     )
-    differ = (
-        frame.select("date", "symbol", "decile_carry")
-        .join(naive.select("date", "symbol", naive="decile_carry"), on=["date", "symbol"])
-        .filter(pl.col("decile_carry") != pl.col("naive"))
-        .join(near_tie, on=["date", "symbol"])
+    assert peer.columns == FRAME.columns
+    assert peer.schema == FRAME.schema
+    assert disagreement(peer, FRAME) is None
+    assert max_difference(peer, FRAME, ADDED[:5] + ADDED[-2:], relative=True) <= 1e-9
+
+
+def test_disagreement_sees_each_kind_of_difference():
+    assert disagreement(FRAME, FRAME) is None
+    nudged = FRAME.with_columns(pl.col("vol_fcst") * (1 + 1e-8))
+    assert "float columns differ" in disagreement(nudged, FRAME)
+    flipped = FRAME.with_columns(pl.col("is_universe").not_())
+    assert disagreement(flipped, FRAME) == "is_universe differs"
+    # a decile moved where the scores are far apart
+    row = FRAME.with_row_index().filter(pl.col("decile_carry") == 1)["index"][0]
+    moved = FRAME.with_columns(
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(5)
+        .otherwise("decile_carry")
+        .alias("decile_carry")
     )
-    assert differ["tie"].all(), differ.filter(~pl.col("tie"))
-    assert differ.height < frame.height // 100
-    same = naive["decile_carry"] == frame["decile_carry"]
-    for column in ("alpha", "target_position"):
-        assert naive.filter(same)[column].equals(frame.filter(same)[column]), column
+    assert "decile_carry differs away from ties" in disagreement(moved, FRAME)
+    shifted = FRAME.with_columns(pl.col("alpha") + 1e-6)
+    assert "alpha or target_position" in disagreement(shifted, FRAME)
+
+
+def test_the_notebooks_code_runs_from_a_csv_file(tmp_path):
+    path = tmp_path / "panel.csv"
+    shuffled(SMALL).write_csv(path)
+    nav = _notebook_e2e(path)
+    frame = naive_pipeline(pl.read_csv(path).with_columns(pl.col("date").str.to_date()))
+    assert disagreement(frame, FRAME) is None  # the file's order does not matter to it
+    assert np.isfinite(nav) and nav > 0
 
 
 def test_max_difference_sees_values_keys_and_nulls():
@@ -73,6 +94,9 @@ def test_max_difference_sees_values_keys_and_nulls():
     assert max_difference(a, a.with_columns(pl.col("x") + 0.5), ["x"]) == 0.5
     assert max_difference(a, a.with_columns(x=pl.Series([1.0, None])), ["x"]) == np.inf
     assert max_difference(a, a.head(1), ["x"]) == np.inf
+    big = a.with_columns(pl.col("x") * 1e9)
+    gap = max_difference(big, big.with_columns(pl.col("x") + 1.0), ["x"], relative=True)
+    assert gap == pytest.approx(1 / (1e9 + 1))  # the largest of 1 / (1e9 + 1), 1 / (2e9 + 1)
 
 
 def test_parse_workload():
@@ -104,7 +128,8 @@ def test_scaling_ratio():
 def test_harness_end_to_end(tmp_path, capsys):
     """Tiny workloads through the child processes: every source gives the same backtest."""
     rows = {}
-    for source, extra in (("memory", ["--naive"]), ("parquet", []), ("sink", [])):
+    sources = ("memory", "parquet", "sink", "csv", "parquet-symbol")
+    for source, extra in ((s, ["--naive"] if s in ("memory", "csv") else []) for s in sources):
         out = tmp_path / f"{source}.json"
         argv = ["--workloads", "40x60", "--repeats", "2", "--source", source, *extra]
         main([*argv, "--json", str(out)])
@@ -114,7 +139,7 @@ def test_harness_end_to_end(tmp_path, capsys):
     n = lf.synthetic_panel(n_symbols=40, n_days=60, seed=0).height
     assert {r["rows"] for r in rows.values()} == {n}
     assert len({r["nav_end"] for r in rows.values()}) == 1
-    assert [r["source"] for r in rows.values()] == ["memory", "parquet", "sink"]
+    assert [r["source"] for r in rows.values()] == list(sources)
     memory = rows["memory"]
     assert len(memory["e2e_s_runs"]) == 2
     assert memory["rows_per_s"] == pytest.approx(n / memory["e2e_s"])
@@ -123,3 +148,32 @@ def test_harness_end_to_end(tmp_path, capsys):
     )
     assert memory["peak_rss_mb"] >= memory["setup_rss_mb"] > 0
     assert "naive" not in rows["sink"] and rows["sink"]["file_mb"] > 0
+    assert rows["csv"]["naive"]["nav_end"] == memory["naive"]["nav_end"]  # the file's data
+
+
+def test_ratios_end_to_end(tmp_path, capsys):
+    """Every comparison at a tiny size, in a child process, each side timed `--repeats` times."""
+    out = tmp_path / "ratios.json"
+    main(["--ratios", "--workloads", "40x60", "--repeats", "3", "--json", str(out)])
+    row = json.loads(out.read_text())["workloads"][0]
+    assert list(row["comparisons"]) == list(COMPARISONS)
+    for name, c in row["comparisons"].items():
+        assert len(c["lazyflow_runs"]) == len(c["other_runs"]) == 3, name
+        top, bottom = (c["lazyflow_s"], c["other_s"])
+        if not COMPARISONS[name].lazyflow_on_top:
+            top, bottom = bottom, top
+        assert c["ratio"] == pytest.approx(top / bottom)
+    assert "| 40x60 | 1,146 | pandas: carry() collect vs pandas peer |" in capsys.readouterr().out
+
+
+def test_floor_model_and_stage_times(capsys):
+    """`benchmarks.bandwidth` at a tiny size: the floor is bytes / bandwidth, every stage of
+    the carry preset and the backtest gets a time."""
+    bandwidth_main(["--workload", "30x40", "--mib", "8", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "bandwidth, one thread: copy" in out
+    assert all(f"| {s.stage} | {s.bytes_per_row():.1f} | {s.passes} |" in out for s in STAGES)
+    for stage in [*lf.presets.carry().stages, "backtest"]:
+        assert f"| {getattr(stage, 'name', stage)} | " in out
+    load = next(s for s in STAGES if s.stage == "backtest load")
+    assert load.bytes_per_row() == 5 * 8 + 8 + 2 / 8 + 1 / 8  # five floats, keys, flags, reason

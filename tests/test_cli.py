@@ -105,7 +105,8 @@ def test_demo_writes_every_output(demo_dir):
 def test_demo_matches_the_python_api(demo_dir):
     panel = lf.synthetic_panel(n_symbols=N_SYMBOLS, n_days=N_DAYS, seed=2)
     frame = lf.presets.carry()(panel.lazy()).collect()  # no labels: the backtest's frame
-    result = lf.backtest(frame, lf.presets.seed_allocator(), **lf.presets.SEED_BACKTEST)
+    options = {**lf.presets.SEED_BACKTEST, "drift": True}  # the carry preset drifts
+    result = lf.backtest(frame, lf.presets.seed_allocator(), **options)
     # the signals gain the forward returns (one plan) and nothing else changes
     with_labels = (lf.presets.carry() >> lf.ForwardReturns())(panel.lazy()).collect()
     assert pl.read_parquet(demo_dir / "signals.parquet").equals(with_labels)
@@ -208,7 +209,7 @@ def test_explain_prints_schema_flow_and_plan(tmp_path, capsys):
 def test_demo_report_has_the_factor_section(demo_dir):
     page = (demo_dir / "report.html").read_text()
     assert 'id="factor"' in page
-    assert len(re.findall(r'<img src="([^"]+)"', page)) == 10  # 6 backtest + 4 factor charts
+    assert len(re.findall(r'<img src="([^"]+)"', page)) == 11  # 7 backtest + 4 factor charts
     summary = pl.read_parquet(demo_dir / "factor.parquet")
     assert set(summary["horizon"].drop_nulls()) == {1, 5, 20}
     assert summary.columns == ["metric", "horizon", "quantile", "value"]

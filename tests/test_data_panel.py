@@ -2,14 +2,18 @@
 
 import datetime as dt
 import gzip
+import os
+import re
 import shutil
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import lazyflow as lf
+from lazyflow.errors import collect
 
 PANEL = lf.synthetic_panel(n_symbols=15, n_days=40, seed=2)
 
@@ -246,3 +250,172 @@ def test_any_iso_date_string_parses_to_its_day(folder, days, styles):
         texts.append(d.isoformat() + ("T00:00:00Z" if style == "Z" else style))
     path = write_csv(folder / "d.csv", {"date": texts, "symbol": ["A"] * len(days), "close": 1.0})
     assert lf.scan_panel(path).collect()["date"].to_list() == days
+
+
+# -- the CSV reader: numbers typed first, text only for the columns that need it ----------------
+
+
+def text_parse_reference(texts: list[str | None]) -> list[float | None]:
+    """scan_panel's rule for a number written as text, in plain Python."""
+    out: list[float | None] = []
+    for text in texts:
+        stripped = "" if text is None else text.strip()
+        if stripped.lower() in ("", "na", "n/a", "nan", "null", "none", "-"):
+            out.append(None)
+        else:
+            value = float(stripped)
+            out.append(None if value != value else value)  # NaN text is missing
+    return out
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_csv_text_in_some_number_columns_falls_back_for_those_only(tmp_path, late):
+    """Clean number columns stay typed, columns with markers or padded numbers are parsed as
+    text; the values equal the plain-Python rule wherever the text sits in the file."""
+    n = 400
+    rng = np.random.default_rng(5)
+    clean = rng.normal(size=n).tolist()
+    marked = [str(float(x)) for x in rng.normal(size=n)]
+    at = n - 3 if late else 2
+    marked[at : at + 3] = [" N/A ", " 2.5 ", "NaN"]
+    path = write_csv(
+        tmp_path / "x.csv",
+        {
+            "date": [(dt.date(2024, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(n)],
+            "symbol": "A",
+            "close": clean,
+            "funding_rate": marked,
+            "note": ["NA"] * n,  # not a panel number: kept as text, even a missing marker
+        },
+    )
+    lazy = lf.scan_panel(path, required=("close", "funding_rate"))
+    for _ in range(2):  # the second read starts from what the first one learned
+        out = lazy.collect()
+        assert out["close"].to_list() == clean
+        assert out["funding_rate"].to_list() == text_parse_reference(marked)
+        assert out["note"].to_list() == ["NA"] * n
+    assert lazy.select("close").collect()["close"].to_list() == clean
+    assert lazy.select(pl.len()).collect().item() == n
+    assert lazy.filter(pl.col("funding_rate") > 0).collect().height == sum(
+        1 for v in text_parse_reference(marked) if v is not None and v > 0
+    )
+    assert lazy.head(3).collect()["close"].to_list() == clean[:3]
+
+
+def test_csv_nan_text_is_missing_in_typed_columns(tmp_path):
+    path = write_csv(tmp_path / "x.csv", small(close=["NaN", "nan"]))
+    assert lf.scan_panel(path).collect()["close"].to_list() == [None, None]
+
+
+def test_csv_rename_with_typed_reading(tmp_path):
+    path = tmp_path / "p.csv"
+    PANEL.rename({"symbol": "ticker", "date": "day", "close": "px"}).write_csv(path)
+    out = lf.scan_panel(path, rename={"ticker": "symbol", "px": "close"}, date_col="day")
+    assert out.collect().equals(PANEL)
+
+
+@pytest.mark.parametrize("text", ["2024/01/02", "2024.01.02", "2024-01-02 x", "02/01/2024"])
+def test_csv_dates_stay_strict_iso(tmp_path, text):
+    path = write_csv(tmp_path / "x.csv", small(date=["2024-01-01", text]))
+    with pytest.raises(pl.exceptions.PolarsError, match=re.escape(text)):
+        lf.scan_panel(path).collect()
+
+
+def test_csv_file_shuffled_reads_as_the_panel_in_file_order(tmp_path):
+    shuffled = PANEL.sample(fraction=1.0, shuffle=True, seed=4)
+    path = tmp_path / "p.csv"
+    shuffled.write_csv(path)
+    assert lf.scan_panel(path).collect().equals(shuffled)
+
+
+# -- dates outside FIRST_DATE..LAST_DATE (issue 14, class 5) ---------------------------------
+
+NS = 1_700_000_000_000_000_000  # 2023-11-14 in nanoseconds: year 55969 when read as ms
+
+
+def test_the_date_range_is_shared():
+    from lazyflow.data.dates import DATE_RANGE, FIRST_DATE, LAST_DATE
+
+    assert [dt.date(1970, 1, 1), dt.date(2200, 12, 31)] == [FIRST_DATE, LAST_DATE]
+    assert DATE_RANGE == "1970-01-01..2200-12-31"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("1969-12-31", "1969-12-31"),
+        ("2201-01-01", "2201-01-01"),
+        ("+12345-01-01", "+12345-01-01"),
+        ("0001-01-01T00:00:00", "0001-01-01"),
+    ],
+)
+def test_csv_dates_outside_the_range_fail_naming_column_and_value(tmp_path, text, shown):
+    data = {("day" if k == "date" else k): v for k, v in small(date=["2024-01-01", text]).items()}
+    path = write_csv(tmp_path / "x.csv", data)
+    lazy = lf.scan_panel(path, rename={"day": "when"}, date_col="when")
+    pattern = rf"{re.escape(shown)} \(scan_panel: column 'day' outside 1970-01-01..2200-12-31\)"
+    with pytest.raises(pl.exceptions.PolarsError, match=pattern):
+        lazy.collect()
+    with pytest.raises(lf.DataError, match=rf"backtest: .*{re.escape(shown)}.*'day' outside"):
+        collect(lazy, "backtest")  # how every entry point collects
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Asia/Tokyo", "America/New_York"])
+def test_nanoseconds_read_as_milliseconds_fail_without_a_panic(tmp_path, tz):
+    frame = pl.DataFrame(small(date=[1_700_000_000_000, NS])).with_columns(
+        pl.col("date").cast(pl.Datetime("ms", tz))
+    )
+    frame.write_parquet(tmp_path / "p.parquet")
+    # a PanicException is no PolarsError: this fails if Polars panics
+    with pytest.raises(pl.exceptions.PolarsError, match=rf"{NS} \(ms since epoch\).*'date'"):
+        lf.scan_panel(tmp_path / "p.parquet").collect()
+
+
+@pytest.mark.parametrize(
+    ("days", "shown"),
+    [(-1, "1969-12-31"), (2**31 - 1, f"{2**31 - 1} (days since"), (-(2**31), "-2147483648")],
+)
+def test_parquet_dates_outside_the_range_fail_without_a_panic(tmp_path, days, shown):
+    frame = pl.DataFrame(small(date=[19_000, days])).with_columns(pl.col("date").cast(pl.Date))
+    frame.write_parquet(tmp_path / "p.parquet")
+    with pytest.raises(pl.exceptions.PolarsError, match=re.escape(shown)):
+        lf.scan_panel(tmp_path / "p.parquet").collect()
+
+
+def test_the_range_ends_are_accepted_and_nulls_kept(tmp_path):
+    days = [dt.date(1970, 1, 1), dt.date(2200, 12, 31), None]
+    frame = pl.DataFrame({"date": days, "symbol": ["A", "B", "C"], "close": [1.0, 2.0, 3.0]})
+    frame.write_csv(tmp_path / "p.csv")
+    assert lf.scan_panel(tmp_path / "p.csv").collect()["date"].to_list() == days
+    for tz in (None, "Asia/Tokyo", "America/New_York"):
+        stamps = frame.with_columns(pl.col("date").cast(pl.Datetime("ns")).dt.replace_time_zone(tz))
+        stamps.write_parquet(tmp_path / "p.parquet")
+        assert lf.scan_panel(tmp_path / "p.parquet").collect()["date"].to_list() == days
+
+
+# -- paths that are not regular files (issue 14, class 7) ------------------------------------
+
+
+def test_devices_and_fifos_are_refused_before_reading(tmp_path):
+    fifo = tmp_path / "panel.csv"
+    os.mkfifo(fifo)  # opening it to read would block for ever
+    message = "is not a regular file"
+    for path in ("/dev/zero", fifo, str(tmp_path / "pan*.csv")):
+        with pytest.raises(lf.DataError, match=rf"scan_panel: .*{message}"):
+            lf.scan_panel(path)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    PANEL.write_parquet(folder / "a.parquet")
+    os.mkfifo(folder / "b.parquet")
+    with pytest.raises(lf.DataError, match=rf"b\.parquet {message}"):
+        lf.scan_panel(folder)
+
+
+def test_a_csv_scan_goes_to_sweep_workers(tmp_path):
+    """The CSV reader is a Python IO source, which Polars cannot pickle without cloudpickle:
+    `lf.sweep` reads the panel once and sends the data to its worker processes."""
+    path = tmp_path / "p.csv"
+    PANEL.write_csv(path)
+    pipelines = [lf.presets.carry(), lf.presets.seed_carry()]
+    pooled = lf.sweep(lf.scan_panel(path), pipelines, lf.BufferedAllocator(), n_jobs=2)
+    assert pooled.equals(lf.sweep(PANEL, pipelines, lf.BufferedAllocator(), n_jobs=1))

@@ -11,12 +11,12 @@ from lazyflow.cli import main
 from lazyflow.config import load_config
 from lazyflow.factor import FactorAnalysis
 from lazyflow.report import (
-    FACTOR_ROWS,
     FactorSection,
     factor_summary_rows,
     format_factor_summary,
     write_report,
 )
+from lazyflow.report.factor import FACTOR_ROWS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FACTOR_CHARTS = ("factor_ic", "factor_quantiles", "factor_spread", "factor_decay")

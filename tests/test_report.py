@@ -31,7 +31,7 @@ def test_report_refers_to_images_that_exist_and_are_pngs(tmp_path, run):
     assert path == tmp_path / "report.html"
     page = path.read_text()
     sources = images(page)
-    assert len(sources) == 6  # NAV, drawdown, universe, exposure, turnover, volatility
+    assert len(sources) == 7  # NAV, drawdown, universe, exposure, turnover, volatility, attribution
     for src in sources:
         png = tmp_path / src
         data = png.read_bytes()
@@ -49,7 +49,7 @@ def test_report_refers_to_images_that_exist_and_are_pngs(tmp_path, run):
 def test_universe_chart_needs_the_universe_column(tmp_path, run):
     frame, result = run
     page = write_report(tmp_path, frame.drop("is_universe"), result).read_text()
-    assert len(images(page)) == 5
+    assert len(images(page)) == 6
     assert "universe.png" not in page
 
 

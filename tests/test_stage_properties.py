@@ -1,56 +1,83 @@
-"""Hypothesis properties of the seed's stages and of the carry() preset on random panels."""
+"""Hypothesis properties of the built-in stages and the presets, on `lazyflow.testing.panels`.
+
+The generic properties (declared schema, rows preserved, row order, no look-ahead, masks)
+go through `lazyflow.testing`'s checks, the same ones a user runs on their own stages; the
+stage-specific ones (balanced deciles, standardised scores, winsor bounds, sigmoid bounds)
+are written here.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import statistics
 from collections import Counter
 
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_stage_support import DAY0, by_date, quantile_nearest
+from test_stage_support import by_date, quantile_nearest
 
 import lazyflow as lf
+from lazyflow.testing import check_preserves_rows, check_stage, panels
+
+#: Panels with a boolean mask `live` (nulls, NaN and inf at the default rates).
+MASKED = panels(extra={"live": pl.Boolean})
+
+#: Every built-in stage with parameters and column names the presets do not use (the
+#: presets cover the defaults), and windows short enough for a 12-date panel.
+VARIANTS = lf.Pipeline(
+    [
+        lf.LogReturns(output_col="r"),
+        lf.VolumeUniverse(
+            window=2,
+            min_decile=4,
+            dollar_volume_col=None,
+            trail_col="tv",
+            decile_col="vd",
+            universe_col="u",
+        ),
+        lf.FundingCarry(winsor=0.2, standardize=False, annualize=True, output_col="c"),
+        lf.Deciles("close", n_quantiles=3, output_col="dq"),
+        lf.SigmoidTarget("dq", n_quantiles=3, keep_deciles=(1, 3), alpha_col="a", output_col="t"),
+        lf.EwmaVol(short_span=2, long_span=5, annualise=True, returns_col="r", output_col="v"),
+        lf.RangeSpread(output_col="hl"),
+        lf.ForwardReturns(horizons=(1, 3), log=True),
+    ]
+)
 
 
-@st.composite
-def panels(draw, max_symbols: int = 7, max_days: int = 14, unique_scores: bool = False):
-    """A raw panel with random symbols, dates (with gaps), missing rows and a few nulls.
+@given(panel=MASKED)
+def test_builtin_stages_pass_every_check(panel):
+    """Schema, rows, row order and no look-ahead (ForwardReturns' labels exempt), bitwise."""
+    check_stage(VARIANTS, panel)
 
-    Prices, volumes and funding are integers (funding in bps), so ties are real
-    and sums exact. `score` is a distinct integer per row when `unique_scores`.
-    The row order is a random permutation.
-    """
-    n_symbols = draw(st.integers(1, max_symbols))
-    days = sorted(draw(st.sets(st.integers(0, 3 * max_days), min_size=1, max_size=max_days)))
-    cells = [(d, s) for d in days for s in range(n_symbols)]
-    present = draw(st.lists(st.booleans(), min_size=len(cells), max_size=len(cells)))
-    cells = [c for c, keep in zip(cells, present, strict=True) if keep] or cells[:1]
-    n = len(cells)
 
-    def column(lo: int, hi: int, unique: bool = False):
-        return draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n, unique=unique))
+@given(panel=MASKED)
+def test_masked_stages_respect_their_mask(panel):
+    stage = lf.FundingCarry(winsor=0.1, mask="live") >> lf.Deciles(mask="live")
+    check_stage(stage, panel, "live")
 
-    close, width = column(1, 1000), column(0, 50)
-    funding = [None if f == 21 else f * 1e-4 for f in column(-20, 21)]
-    frame = pl.DataFrame(
-        {
-            "date": [DAY0 + dt.timedelta(days=d) for d, _ in cells],
-            "symbol": [f"S{s}" for _, s in cells],
-            "close": [float(c) for c in close],
-            "high": [c + w / 2 for c, w in zip(close, width, strict=True)],
-            "low": [c - w / 100 for c, w in zip(close, width, strict=True)],
-            "volume": [float(v) for v in column(0, 30)],
-            "funding_rate": funding,
-            "score": [float(v) for v in column(-(10**6), 10**6, unique=unique_scores)],
-            "live": draw(st.lists(st.booleans(), min_size=n, max_size=n)),
-        },
-        schema_overrides={"funding_rate": pl.Float64},
-    )
-    order = draw(st.permutations(range(n)))
-    return frame[list(order)]
+
+@given(panel=panels(), listed=st.sets(st.sampled_from([f"S{i}" for i in range(6)])))
+def test_volume_universe_ranks_only_the_masked_symbols(panel, listed):
+    """VolumeUniverse's trailing volume runs over every row (its mask restricts the ranking),
+    so the mask check holds for a mask that takes whole symbols in or out, on the decile."""
+    panel = panel.with_columns(live=pl.col("symbol").is_in(sorted(listed)))
+    stage = lf.VolumeUniverse(window=3, mask="live")
+    check_stage(stage, panel, "live", mask_columns=["volume_decile"])
+
+
+@pytest.mark.parametrize("preset", [lf.presets.carry, lf.presets.seed_carry])
+@given(panel=panels(n_dates=(1, 20)), with_dollar_volume=st.booleans(), seed=st.integers(0, 99))
+def test_presets_pass_every_check(preset, panel, with_dollar_volume, seed):
+    """The presets start with DropNulls, the one stage that removes rows on purpose; every
+    stage after it preserves rows."""
+    if not with_dollar_volume:
+        panel = panel.drop("dollar_volume")
+    pipeline = preset()
+    check_stage(pipeline, panel, preserves_rows=False, seed=seed)
+    check_preserves_rows(lf.Pipeline(pipeline.stages[1:]), panel)
 
 
 def per_date(frame: pl.DataFrame, *columns: str):
@@ -60,8 +87,12 @@ def per_date(frame: pl.DataFrame, *columns: str):
         yield [tuple(col[i] for col in data) for i in idx]
 
 
+def usable(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
 @given(
-    panels(unique_scores=True),
+    panels(ties=False, extra={"score": pl.Float64, "live": pl.Boolean}),
     st.integers(1, 12),
     st.booleans(),
     st.booleans(),
@@ -69,12 +100,13 @@ def per_date(frame: pl.DataFrame, *columns: str):
 def test_deciles_cover_1_to_n_in_balanced_buckets(frame, n_quantiles, descending, use_mask):
     stage = lf.Deciles("score", n_quantiles, descending, "q", "live" if use_mask else None)
     out = stage(frame.lazy()).collect()
-    for rows in per_date(out, "q", "live"):
-        live = [q for q, m in rows if m or not use_mask]
+    for rows in per_date(out, "q", "live", "score"):
+        live = [q for q, m, s in rows if (m or not use_mask) and usable(s)]
         if len(live) < 2:
-            assert all(q is None for q, _ in rows)
+            assert all(q is None for q, _, _ in rows)
             continue
         assert all(q is not None and 1 <= q <= n_quantiles for q in live)
+        assert sum(q is not None for q, _, _ in rows) == len(live)
         counts = Counter(live)
         sizes = [counts.get(b, 0) for b in range(1, n_quantiles + 1)]
         assert max(sizes) - min(sizes) <= 1, sizes
@@ -104,12 +136,12 @@ def test_standardised_dates_have_mean_0_and_std_1(frame, winsor, annualize):
 def test_winsorised_values_stay_within_the_dates_quantiles(frame, winsor):
     out = lf.FundingCarry(winsor, standardize=False)(frame.lazy()).collect()
     for rows in per_date(out, "funding_rate", "carry_score"):
-        raw = [-f for f, _ in rows if f is not None]
+        raw = [-f for f, _ in rows if usable(f)]
         if not raw:
             continue
         lo, hi = quantile_nearest(raw, winsor), quantile_nearest(raw, 1 - winsor)
         for f, v in rows:
-            if f is None:
+            if not usable(f):
                 assert v is None
             else:
                 assert lo <= v <= hi
@@ -139,40 +171,3 @@ def test_targets_stay_within_y_bounds(deciles, k, x_offset, y_a, y_b, n_quantile
         assert y_min - eps <= target <= y_max + eps
         if d <= n_quantiles:
             assert -1 - 1e-12 <= alpha <= 1 + 1e-12
-
-
-def sorted_output(frame: pl.DataFrame) -> pl.DataFrame:
-    return lf.presets.carry()(frame.lazy()).collect().sort("date", "symbol")
-
-
-def assert_frames_close(a: pl.DataFrame, b: pl.DataFrame) -> None:
-    """Same columns, dtypes and nulls; floats equal to 1e-12, everything else exactly."""
-    assert a.schema == b.schema
-    assert a.height == b.height
-    for name in a.columns:
-        x, y = a[name], b[name]
-        assert x.is_null().equals(y.is_null()), name
-        if x.dtype.is_float():
-            diff = (
-                ((x - y).abs() <= 1e-12 * (1 + y.abs())) | x.is_null() | (x.is_nan() & y.is_nan())
-            )
-            assert diff.all(), name
-        else:
-            assert x.equals(y), name
-
-
-@given(panels(), st.randoms(use_true_random=False), st.booleans())
-def test_carry_preset_output_does_not_depend_on_row_order(frame, rnd, with_dollar_volume):
-    if with_dollar_volume:
-        frame = frame.with_columns(dollar_volume=pl.col("volume") * 7)
-    order = list(range(frame.height))
-    rnd.shuffle(order)
-    assert_frames_close(sorted_output(frame[order]), sorted_output(frame))
-
-
-@given(panels(max_days=20), st.data())
-def test_carry_preset_has_no_look_ahead(frame, data):
-    last = data.draw(st.sampled_from(sorted(frame["date"].unique())), label="cut")
-    full = sorted_output(frame).filter(pl.col("date") <= last)
-    truncated = sorted_output(frame.filter(pl.col("date") <= last))
-    assert_frames_close(truncated, full)

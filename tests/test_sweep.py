@@ -99,8 +99,10 @@ def test_blocks_give_the_same_result(monkeypatch):
         {"lambda_risk": [0.5, 2, 8], "turnover_cap": [None, 0.2], "ignore_open": [True, False]},
     )
     calls = []
-    scan = grid_module.scan
-    monkeypatch.setattr(grid_module, "scan", lambda *a, **k: calls.append(1) or scan(*a, **k))
+    run_scan = grid_module.run_scan
+    monkeypatch.setattr(
+        grid_module, "run_scan", lambda *a, **k: calls.append(1) or run_scan(*a, **k)
+    )
     whole = lf.backtest_grid(frame, grid, cost_per_dollar=0.0005)
     assert len(calls) == 1  # twelve configurations, one pass over the dates
     monkeypatch.setattr(grid_module, "GRID_CELLS", 1)  # blocks of one configuration
@@ -296,7 +298,7 @@ def test_sweep_allocator_grid_forms_and_unequal_pipelines(small_panel):
         ({"n_jobs": 2, "engine": "ray"}, "n_jobs is for engine='local'"),
         ({"address": "auto"}, "address is for engine='ray'"),
         ({"backtest_kw": {"progress": print}}, "may not set 'progress'"),
-        ({"backtest_kw": {"costs": 1}}, "unknown backtest argument 'costs'"),
+        ({"backtest_kw": {"fees": 1}}, "unknown backtest argument 'fees'"),
         (
             {"allocator_grid": [lf.BufferedAllocator(), lf.BufferedAllocator(gamma_cost=-1)]},
             r"allocators\[1\]",

@@ -11,8 +11,9 @@ from lazyflow.algebra.parse import parse
 from lazyflow.algebra.plan import Plan, plan
 from lazyflow.algebra.term import CS, GROUP, TS, Term
 from lazyflow.errors import ConfigError, SchemaError
+from lazyflow.exprs import per_symbol
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, per_symbol
+from lazyflow.stages.base import Stage
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Two layers:
 
 - the *kernels* ``*_expr(x, d)``: plain Polars expressions over one symbol's rows in date
   order (``x`` already finite Float64, nulls for missing). Wrap them in
-  ``lazyflow.stages.base.per_symbol`` (``over(symbol, order_by=date)``), or let
+  ``lazyflow.exprs.per_symbol`` (``over(symbol, order_by=date)``), or let
   `lf.Factor` fuse several into one window;
 - the *term constructors* (`mean`, `corr`, ...), which take terms or column names.
 

@@ -11,18 +11,24 @@ each zip holding one CSV and sitting beside a ``.zip.CHECKSUM`` file
     panel = load_um_daily("~/binance/data", symbols=["BTCUSDT", "ETHUSDT"])
 
 Times are epoch milliseconds UTC (values >= 1e14 are read as microseconds, the
-unit of newer spot files). Daily bars are UTC days: open = first open,
-high = max, low = min, close = last close, volume = sum of volume (base
-asset), dollar_volume = sum of quote_volume (USDT). funding_rate is the sum of
-the day's settlement rates (decimal, whatever the funding interval), each
-settlement dated by its calc_time rounded to the nearest minute (calc_time
-arrives a few ms late); a day without settlement rows has a null funding_rate.
+unit of newer spot files) and must fall in 1970-01-01..2200-12-31
+(`lazyflow.data.dates`); a row without a time is an error. When files disagree
+on a bar (or a settlement) with the same time, the daily file's row wins over the
+monthly file's, and a `ConflictWarning` says how many differed.
+
+Daily bars are UTC days: open = first open, high = max, low = min, close = last
+close, volume = sum of volume (base asset), dollar_volume = sum of quote_volume
+(USDT). funding_rate is the sum of the day's settlement rates (decimal, whatever
+the funding interval), each settlement dated by its calc_time rounded to the
+nearest minute (calc_time arrives a few ms late); a day without settlement rows
+has a null funding_rate.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 import zipfile
 import zlib
 from collections import defaultdict
@@ -32,6 +38,8 @@ from pathlib import Path
 
 import polars as pl
 
+from lazyflow.data.dates import DATE_RANGE, END_EPOCH_MS, INTERVALS, MS_PER_DAY
+from lazyflow.data.download import download as download  # re-exported: lf.data.binance.download
 from lazyflow.data.panel import PANEL_COLUMNS
 from lazyflow.errors import ConfigError, DataError
 
@@ -51,17 +59,22 @@ KLINE_COLUMNS = (
 )
 FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
 # Kline intervals that divide a UTC day, so they resample to daily bars.
-INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 KINDS = {"klines": KLINE_COLUMNS, "fundingRate": FUNDING_COLUMNS}
 
 _NAME = re.compile(
     r"(?P<symbol>[A-Za-z0-9_]+)-(?:(?P<funding>fundingRate)|(?P<interval>\d+[smhdwM]))"
-    r"-\d{4}-\d{2}(?:-\d{2})?\.(?:zip|csv)"
+    r"-(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.(?:zip|csv)"
 )
+#: The most bytes the CSV inside one zip may expand to: 40 times the largest USD-M kline
+#: file (a month of 1m bars, about 7 MB). A larger member is a `DataError` (a zip bomb).
+MAX_CSV_BYTES = 256 * 2**20
 _MARKETS = ("um", "cm", "spot", "option")  # data/{spot|futures/um|futures/cm|option}/...
 _INTEGER = {"open_time", "close_time", "count", "calc_time", "funding_interval_hours"}
-_MS_PER_DAY = 86_400_000
 _WHO = "load_um_daily"
+
+
+class ConflictWarning(UserWarning):
+    """Archive files hold different rows for the same bar or settlement (same time)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,11 @@ class ArchiveFile:
     kind: str  # "klines" or "fundingRate"
     symbol: str
     interval: str | None  # kline interval ("1h", "1d", ...); None for funding
+    period: str  # "YYYY-MM" (a monthly file) or "YYYY-MM-DD" (a daily file)
+
+    @property
+    def monthly(self) -> bool:
+        return len(self.period) == 7
 
 
 def find_um_files(paths_or_dir: str | Path | Iterable[str | Path]) -> list[ArchiveFile]:
@@ -88,12 +106,16 @@ def find_um_files(paths_or_dir: str | Path | Iterable[str | Path]) -> list[Archi
     for source in _sources(paths_or_dir):
         if source.is_dir():
             for path in sorted(source.rglob("*")):
-                if path.suffix in (".zip", ".csv") and path.is_file():
+                if path.suffix in (".zip", ".csv") and not path.is_dir():
+                    if not path.is_file():  # a FIFO or a device would hang or never end
+                        raise DataError(f"{_WHO}: {path} is not a regular file")
                     item = _classify(path, skip_foreign=True)
                     if item is not None:
                         found[path] = item
         elif source.is_file():
             found[source] = _classify(source, skip_foreign=False)
+        elif source.exists():
+            raise DataError(f"{_WHO}: {source} is not a regular file or a folder")
         else:
             raise DataError(f"{_WHO}: {source} does not exist")
     return list(found.values())
@@ -115,13 +137,17 @@ def load_um_daily(
     several intervals. Checksums are verified when the ``.CHECKSUM`` file is
     there and `verify_checksums` is true. A bar in both a daily and a monthly
     file (same open_time) counts once; so does a settlement (same calc_time).
+    When their values differ, the daily file's row wins and a `ConflictWarning`
+    counts the bars and settlements that differed (`_one_row_per_time`).
     Rows come from klines: a day with klines but no settlement has a null
     funding_rate; settlements on days without klines are dropped.
 
     Files are read one symbol at a time (each file's bytes read eagerly,
     joined, parsed once), so memory holds one symbol's raw rows plus the
     daily panel. Raises `DataError` naming the file for a bad checksum, a
-    corrupt zip, a zip without exactly one CSV, or unknown columns.
+    corrupt, encrypted or oversized zip (`MAX_CSV_BYTES`), a zip without exactly
+    one CSV, unknown columns, a row without a time, or a time outside the
+    supported dates (`lazyflow.data.dates`).
     """
     if interval is not None and interval not in INTERVALS:
         raise ConfigError(
@@ -147,10 +173,20 @@ def load_um_daily(
         )
     if not with_klines:
         raise DataError(f"{_WHO}: no USD-M kline files found in {_describe(sources)}")
-    frames = [
-        _symbol_daily(s, groups[s]["klines"], groups[s]["fundingRate"], verify_checksums)
-        for s in with_klines
-    ]
+    frames, notes = [], []
+    for s in with_klines:
+        frame, conflicts = _symbol_daily(
+            s, groups[s]["klines"], groups[s]["fundingRate"], verify_checksums
+        )
+        frames.append(frame)
+        notes += conflicts
+    if notes:
+        warnings.warn(
+            f"{_WHO}: files disagree on {', '.join(notes)} (same time, different values); "
+            "kept the daily file's row over the monthly file's",
+            ConflictWarning,
+            stacklevel=2,
+        )
     return pl.concat(frames).sort("date", "symbol")
 
 
@@ -191,7 +227,7 @@ def _classify(path: Path, *, skip_foreign: bool) -> ArchiveFile | None:
             f"{_WHO}: unknown layout for {path}: expected SYMBOL-INTERVAL-YYYY-MM[-DD] "
             "or SYMBOL-fundingRate-YYYY-MM (.zip or .csv) under klines/ or fundingRate/"
         )
-    return ArchiveFile(path, kind, match["symbol"], match["interval"])
+    return ArchiveFile(path, kind, match["symbol"], match["interval"], match["period"])
 
 
 def _symbol_daily(
@@ -199,8 +235,9 @@ def _symbol_daily(
     klines: list[ArchiveFile],
     funding: list[ArchiveFile],
     verify: bool,
-) -> pl.DataFrame:
-    """One symbol's daily bars joined (left) with its daily summed funding."""
+) -> tuple[pl.DataFrame, list[str]]:
+    """One symbol's daily bars joined (left) with its daily summed funding, and a note
+    per kind of row (bar, settlement) that files disagreed on."""
     intervals = sorted({f.interval for f in klines if f.interval is not None})
     if len(intervals) > 1:
         raise DataError(
@@ -211,42 +248,57 @@ def _symbol_daily(
         raise DataError(
             f"{_WHO}: {klines[0].path}: {intervals[0]} klines cannot be resampled to daily bars"
         )
-    bars = _read(symbol, "klines", klines, [0, 1, 2, 3, 4, 5, 7], verify)
-    rates = _read(symbol, "fundingRate", funding, [0, 2], verify)
-    # Sorting by time first makes first/last well defined (groups keep row order) and
-    # makes the sums independent of file order; duplicates keep the first file's row.
+    bars, bar_conflicts = _one_row_per_time(
+        _read(symbol, "klines", klines, [0, 1, 2, 3, 4, 5, 7], verify)
+    )
+    rates, rate_conflicts = _one_row_per_time(_read(symbol, "fundingRate", funding, [0, 2], verify))
+    # One row per time, sorted: first/last are well defined (groups keep row order).
+    # Sums add a day's list in time order: a group_by sum may add its partial sums in
+    # another order from one run to the next (last-bit differences, seen in Polars 2.1).
     daily = (
         bars.lazy()
-        .filter(pl.col("open_time").is_not_null())
-        .with_columns(_epoch_ms("open_time"))
-        .sort("open_time", maintain_order=True)
-        .unique("open_time", keep="first", maintain_order=True)
         .group_by(date=_utc_date(pl.col("open_time")))
         .agg(
             open=pl.col("open").first(),
             high=pl.col("high").max(),
             low=pl.col("low").min(),
             close=pl.col("close").last(),
-            volume=pl.col("volume").sum(),
-            dollar_volume=pl.col("quote_volume").sum(),
+            volume=pl.col("volume"),
+            dollar_volume=pl.col("quote_volume"),
         )
+        .with_columns(pl.col("volume", "dollar_volume").list.sum())
     )
     daily_funding = (
         rates.lazy()
-        .filter(pl.col("calc_time").is_not_null())
-        .with_columns(_epoch_ms("calc_time"))
-        .sort("calc_time", maintain_order=True)
-        .unique("calc_time", keep="first", maintain_order=True)
         # the day of calc_time rounded to the nearest minute (it jitters a few ms late)
         .group_by(date=_utc_date(pl.col("calc_time") + 30_000))
-        .agg(funding_rate=pl.col("last_funding_rate").sum())
+        .agg(funding_rate=pl.col("last_funding_rate"))
+        .with_columns(pl.col("funding_rate").list.sum())
     )
-    return (
+    panel = (
         daily.join(daily_funding, on="date", how="left")
         .with_columns(symbol=pl.lit(symbol))
         .select(pl.col(name).cast(dtype) for name, dtype in PANEL_COLUMNS.items())
         .collect()
     )
+    notes = [
+        f"{n} {what}{'s' * (n > 1)} of {symbol}"
+        for n, what in ((bar_conflicts, "bar"), (rate_conflicts, "settlement"))
+        if n
+    ]
+    return panel, notes
+
+
+def _one_row_per_time(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """`frame` with one row per time (its first column), sorted by time, and how many
+    times had rows that differ. Rule: a daily file's row wins over a monthly file's;
+    between files of the same kind, the smallest values (an arbitrary but fixed
+    choice), so the result never depends on the order of the files."""
+    time, values = frame.columns[0], [c for c in frame.columns[1:] if c != "monthly"]
+    ordered = frame.sort(time, "monthly", *values, nulls_last=True)
+    repeated = ordered.filter(pl.col(time).is_duplicated()).unique([time, *values])
+    conflicts = repeated.filter(pl.col(time).is_duplicated())[time].n_unique()
+    return ordered.unique(time, keep="first", maintain_order=True).drop("monthly"), conflicts
 
 
 def _epoch_ms(column: str) -> pl.Expr:
@@ -256,28 +308,63 @@ def _epoch_ms(column: str) -> pl.Expr:
 
 
 def _utc_date(ms: pl.Expr) -> pl.Expr:
-    return (ms // _MS_PER_DAY).cast(pl.Int32).cast(pl.Date)
+    return (ms // MS_PER_DAY).cast(pl.Int32).cast(pl.Date)
 
 
 def _read(
     symbol: str, kind: str, files: list[ArchiveFile], keep: list[int], verify: bool
 ) -> pl.DataFrame:
-    """Parse the data rows of `files` (all of `kind`) at once; on failure, name the bad file."""
+    """The data rows of `files` (all of `kind`), times in epoch ms, with a column
+    `monthly` (from a monthly file). Daily and monthly files are each joined and parsed
+    once; on a failure the files are parsed one by one to name the bad one."""
     columns = KINDS[kind]
     schema = {
         c: pl.Int64 if c in _INTEGER else pl.String if c == "ignore" else pl.Float64
         for c in columns
     }
-    bodies = [(f.path, _data_rows(f.path, _csv_bytes(f.path, verify), columns)) for f in files]
+    bodies = [(f, _data_rows(f.path, _csv_bytes(f.path, verify), columns)) for f in files]
+    frames = []
+    for monthly in (False, True):
+        group = [(f.path, body) for f, body in bodies if f.monthly is monthly]
+        frame = _parse_checked(f"the {kind} of {symbol}", group, schema, keep)
+        frames.append(frame.with_columns(monthly=pl.lit(monthly)))
+    return pl.concat(frames)
+
+
+def _parse_checked(
+    what: str, group: list[tuple[Path, bytes]], schema: dict[str, pl.DataType], keep: list[int]
+) -> pl.DataFrame:
+    """Parse the joined `group`, times converted to epoch ms and checked (`_time_problem`)."""
+    time = next(iter(schema))
     try:
-        return _parse(b"".join(body for _, body in bodies), schema, keep)
+        frame = _parse(b"".join(body for _, body in group), schema, keep)
+        problem = _time_problem(frame, time)
     except pl.exceptions.PolarsError as joined_error:
-        for path, body in bodies:
-            try:
-                _parse(body, schema, keep)
-            except pl.exceptions.PolarsError as e:
-                raise DataError(f"{_WHO}: cannot parse {path}: {e}") from e
-        raise DataError(f"{_WHO}: cannot parse the {kind} of {symbol}: {joined_error}") from None
+        problem = f"cannot parse {what}: {joined_error}"
+    if problem is None:
+        return frame.with_columns(_epoch_ms(time))
+    for path, body in group:
+        try:
+            found = _time_problem(_parse(body, schema, keep), time)
+        except pl.exceptions.PolarsError as e:
+            raise DataError(f"{_WHO}: cannot parse {path}: {e}") from e
+        if found is not None:
+            raise DataError(f"{_WHO}: {path}: {found}")
+    raise DataError(f"{_WHO}: {problem}")
+
+
+def _time_problem(frame: pl.DataFrame, time: str) -> str | None:
+    """What is wrong with the `time` column (empty, or outside DATE_RANGE), or None."""
+    if n := frame[time].null_count():
+        return f"{n} row{'s' * (n > 1)} with an empty {time} (every row needs a time)"
+    bad = frame.filter(~frame.select(_epoch_ms(time).is_between(0, END_EPOCH_MS - 1))[time])
+    if bad.height:
+        return (
+            f"{time} {bad[time][0]} is outside the supported dates {DATE_RANGE} "
+            f"({bad.height} row{'s' * (bad.height > 1)}; times must be epoch milliseconds, "
+            "or microseconds from 10^14 up)"
+        )
+    return None
 
 
 def _parse(data: bytes, schema: dict[str, pl.DataType], keep: list[int]) -> pl.DataFrame:
@@ -294,12 +381,20 @@ def _csv_bytes(path: Path, verify: bool) -> bytes:
         _verify_checksum(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if len(names) != 1 or not names[0].endswith(".csv"):
+            members = archive.infolist()
+            if len(members) != 1 or not members[0].filename.endswith(".csv"):
+                names = [m.filename for m in members]
                 raise DataError(f"{_WHO}: {path} holds {names}; expected exactly one CSV file")
-            return archive.read(names[0])
+            if members[0].file_size > MAX_CSV_BYTES:
+                raise DataError(
+                    f"{_WHO}: {path} expands to {members[0].file_size:,} bytes, more than "
+                    f"the limit of {MAX_CSV_BYTES:,} (binance.MAX_CSV_BYTES)"
+                )
+            return archive.read(members[0])
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise DataError(f"{_WHO}: {path} is not a readable zip file ({e})") from e
+    except (RuntimeError, NotImplementedError) as e:  # an encrypted member, an unknown method
+        raise DataError(f"{_WHO}: {path} cannot be read: {e}") from e
 
 
 def _verify_checksum(path: Path) -> None:

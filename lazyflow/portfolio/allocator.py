@@ -38,6 +38,18 @@ from lazyflow.errors import ConfigError
 _TINY = float(np.finfo(np.float64).tiny)
 
 
+def finite_number(value: object) -> float | None:
+    """`value` as a finite float, or None when it is not a finite int or float (bools, huge
+    integers, strings and classes are not)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 class Desired(NamedTuple):
     """Steps 1-4: the desired weight and the no-trade buffer of each row."""
 
@@ -225,8 +237,8 @@ class BufferedAllocator:
         for name, value, optional, zero in rules:
             if value is None and optional:
                 continue
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not (number and math.isfinite(value) and (value >= 0 if zero else value > 0)):
+            number = finite_number(value)
+            if number is None or not (number >= 0 if zero else number > 0):
                 rule = f"{'None or ' if optional else ''}a finite number {'>=' if zero else '>'} 0"
                 raise ConfigError(
                     f"BufferedAllocator: parameter '{name}' must be {rule}, got {value!r}"
@@ -240,14 +252,16 @@ class BufferedAllocator:
     def settings(self) -> Settings:
         """The parameters as `desired_weights` and `rebalance_step` read them (not checked)."""
         per_period = (
-            None if self.vol_target is None else self.vol_target / np.sqrt(self.periods_per_year)
+            None
+            if self.vol_target is None
+            else float(self.vol_target) / np.sqrt(float(self.periods_per_year))
         )
         return Settings(
-            self.lambda_risk,
-            self.gamma_cost,
-            self.max_pos,
-            self.gross_cap,
-            self.turnover_cap,
+            float(self.lambda_risk),
+            float(self.gamma_cost),
+            float(self.max_pos),
+            float(self.gross_cap),
+            None if self.turnover_cap is None else float(self.turnover_cap),
             bool(self.ignore_open),
             per_period,
         )

@@ -6,7 +6,7 @@ date's own rows, so the scan is O(rows). Everything that does not depend on the 
 weights, buffers, next-date prices, per-date sums) is computed before or after the loop over the
 whole frame at once.
 
-Conventions (the notebook's Backtester, plus DESIGN.md's fixes 3-7):
+Conventions (the notebook's Backtester, plus DESIGN.md's differences 3-10):
 
 * Every date of the frame except the last is a rebalance date t; the position is held to the
   next date of the frame, t+1. The last date has no book and no metrics row.
@@ -24,9 +24,18 @@ Conventions (the notebook's Backtester, plus DESIGN.md's fixes 3-7):
 * A held position without a finite, positive close at t+1 earns 0 (counted as
   ``no_next_price``); a missing or non-finite funding rate at t+1 counts as 0
   (``no_next_funding``, only when funding is included).
-* Positions are weights, as in the notebook: date t+1's ``x_prev`` is date t's ``x_new``, not
-  that weight after prices moved, so a position that drifts with its price is resized back to
-  its weight of NAV at no cost. Turnover and cost count only the trades the allocator makes.
+* ``drift=True`` (the default; DESIGN difference 10): the book carries coin quantities, and
+  date t+1's ``x_prev`` is ``coin_qty_t * close_{t+1} / NAV_{t+1}`` (NAV before that date's
+  cost), so trading the drift back to target is costed, counted and capped
+  (`lazyflow.portfolio.account`). ``drift=False`` is the notebook's weight carry: date t+1's
+  ``x_prev`` is date t's ``x_new``, so a position that drifts with its price is resized back to
+  its weight of NAV at no cost (`presets.SEED_BACKTEST` keeps it, to reproduce the notebook).
+* Costs: `cost_per_dollar` (default 5 bps, Binance USD-M's taker fee) per traded dollar, plus
+  `costs` (`lazyflow.costs`: half spread, square-root impact; with an impact cost `init_nav`
+  is in dollars). The book's ``cost`` column holds each row's cost in dollars.
+* A NAV at or below 0 ends the book (DESIGN difference 9): that date's NAV is 0 (the loss
+  beyond it is written off), and every later date holds NAV 0, no position and no trade.
+  Drawdown is measured from ``max(init_nav, running max of nav)``.
 * ``vol_fcst`` must be per period (per day on a daily panel), as ``EwmaVol(annualise=False)``
   gives it: the buffer ``gamma*spread/(lambda*vol^2)`` and the vol target assume it.
 """
@@ -41,18 +50,15 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 
+from lazyflow.costs import DEFAULT_FEE, Cost, Rates
+from lazyflow.costs import describe as describe_costs
 from lazyflow.errors import ConfigError
-from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights
+from lazyflow.portfolio.allocator import BufferedAllocator, finite_number
+from lazyflow.portfolio.attribution import Attribution
 from lazyflow.portfolio.checks import ROW_REASONS, first_bad_metric, nav_error
-from lazyflow.portfolio.frame import (
-    Panel,
-    check_parameters,
-    config_error,
-    load,
-    roles,
-    tradable_rows,
-)
-from lazyflow.portfolio.scan import Rows, scan, settle
+from lazyflow.portfolio.frame import Panel, check_frame, check_parameters
+from lazyflow.portfolio.run import BAD_COST_INPUT, prepare, rates_at, row_cost, run_scan
+from lazyflow.portfolio.scan import Rows, Scan, Settled
 
 #: The keys of `BacktestResult.dropped`, in the order rows are checked (the row checks are
 #: `checks.drop_reason`'s, shared with `Pipeline.audit`).
@@ -91,6 +97,9 @@ BOOK_COLUMNS = (
     "coin_qty",
     "vol_fcst",
     "exit",
+    "price_pnl",
+    "funding_pnl",
+    "cost",
 )
 
 #: Window of the realised-volatility rolling std (the notebook's ``rolling_std(21)``).
@@ -116,6 +125,18 @@ class BacktestResult:
     tradable: str | None
     init_nav: float
     periods_per_year: float
+    # accounting (issue 16): holdings convention and cost model
+    drift: bool = True
+    costs: Cost | None = None
+
+    @property
+    def cost_model(self) -> str:
+        """The costs charged, in one line (fee, then `costs`)."""
+        return describe_costs(self.cost_per_dollar, self.costs)
+
+    def attribution(self) -> Attribution:
+        """PnL split into price, funding and cost per date, symbol and side (`Attribution`)."""
+        return Attribution.of(self.book, self.metrics, self.init_nav)
 
     @property
     def holdings(self) -> pl.DataFrame:
@@ -139,6 +160,8 @@ class BacktestResult:
             "tradable": self.tradable,
             "init_nav": self.init_nav,
             "periods_per_year": self.periods_per_year,
+            "drift": self.drift,
+            "costs": self.cost_model,
         }
 
     def summary(self, periods_per_year: float | None = None) -> dict[str, float]:
@@ -179,8 +202,11 @@ def summary_stats(
 ) -> dict[str, float]:
     """`BacktestResult.summary` of one run's metrics columns (`SUMMARY_INPUTS`, 1-D arrays)."""
     ppy = periods_per_year
-    if not ppy > 0:
-        raise ConfigError(f"summary: parameter 'periods_per_year' must be > 0, got {ppy!r}")
+    number = finite_number(ppy)
+    if number is None or number <= 0:
+        raise ConfigError(
+            f"summary: parameter 'periods_per_year' must be a finite number > 0, got {ppy!r}"
+        )
     r = metrics["daily_return"]
     n = len(r)
     growth = float(metrics["nav"][-1]) / init_nav
@@ -242,11 +268,13 @@ def _merge(first: np.ndarray, second: np.ndarray, at: tuple[np.ndarray, np.ndarr
 def backtest(
     frame: pl.DataFrame | pl.LazyFrame,
     allocator: BufferedAllocator,
-    cost_per_dollar: float = 0.0,
+    cost_per_dollar: float = DEFAULT_FEE,
     include_funding: bool = True,
     tradable: str | None = "is_universe",
     init_nav: float = 1.0,
     *,
+    drift: bool = True,
+    costs: Cost | None = None,
     date_col: str = "date",
     symbol_col: str = "symbol",
     target_col: str = "target_position",
@@ -260,35 +288,35 @@ def backtest(
     """Run `allocator` over every date of `frame` and mark the book to the next date's prices.
 
     `frame` holds one row per (date, symbol); `tradable` names a boolean column (None: every
-    row may trade). `cost_per_dollar` is the cost per dollar traded; vol_fcst is the
-    per-period volatility forecast and spread the half-spread fraction; funding is the rate
-    paid by longs over t -> t+1 (used when `include_funding`). `periods_per_year` annualises
-    the metrics. `progress(done, total)` is called at most ~100 times over the rebalance dates.
-    The outputs keep `date_col` and `symbol_col` as column names. See the module docstring for
-    the conventions.
+    row may trade). `cost_per_dollar` is the fee per dollar traded, 0 <= fee < 1 (default
+    5 bps, Binance USD-M futures' taker fee; pass 0 for a frictionless run); `costs` adds
+    cost models (`lazyflow.costs`; with `SquareRootImpact`, `init_nav` is in dollars).
+    `drift`: the book carries coin quantities (True) or weights, as the notebook (False).
+    vol_fcst is the per-period volatility forecast and spread the half-spread fraction;
+    funding is the rate paid by longs over t -> t+1 (used when `include_funding`).
+    `periods_per_year` annualises the metrics. `progress(done, total)` is called at most ~100
+    times over the rebalance dates. The outputs keep `date_col` and `symbol_col` as column
+    names. See the module docstring for the conventions.
     """
-    check_parameters(allocator, cost_per_dollar, include_funding, init_nav, periods_per_year)
-    if progress is not None and not callable(progress):
-        raise config_error("progress", "must be None or a callable(done, total)", progress)
-    names = roles(include_funding, target_col, vol_col, spread_col, price_col, funding_col)
-    panel = load(frame, date_col, symbol_col, names, tradable)
-    ok, dropped = tradable_rows(panel)
+    o = dict(locals())
+    check_frame(frame)
+    check_parameters(allocator, o)
+    panel, ok, dropped, rates = prepare(frame, o)
     rows = Rows.of(panel, ok, ())
     n_reb, n_book = rows.n_reb, rows.n_book
     book_day, book_code = rows.day[:n_book], rows.code[:n_book]
     book_bounds = rows.bounds[: n_reb + 1]
-    settings = allocator.settings()
-    w_desired, buffer = desired_weights(settings, rows.target, rows.vol, rows.spread, rows.bounds)
-    done = scan(settings, rows, w_desired, buffer, progress, keep_book=True)
-    run = settle(panel, ok, rows, done, cost_per_dollar, include_funding, init_nav)
+    with np.errstate(all="ignore"):
+        done, run, w_desired, buffer = run_scan(
+            allocator.settings(), panel, ok, rows, rates, o, init_nav, keep_book=True
+        )
+        columns = run.metrics(periods_per_year)
     dropped["no_next_price"] = int(run.no_next_price)
     dropped["no_next_funding"] = int(run.no_next_funding)
-    x_new, nav_before = done.x_new, run.nav_before
-    exits = _Exits(book_day[run.closed] + 1, book_code[run.closed], x_new[run.closed])
 
     daily_return = pl.col("daily_return")
     metrics = (
-        pl.DataFrame({"date": panel.dates[:n_reb], **run.metrics(periods_per_year)})
+        pl.DataFrame({"date": panel.dates[:n_reb], **columns})
         .with_columns(
             vol_realized_d=daily_return.rolling_std(REALIZED_WINDOW),
             vol_realized_a=daily_return.rolling_std(REALIZED_WINDOW) * math.sqrt(periods_per_year),
@@ -297,47 +325,95 @@ def backtest(
         .rename({"date": date_col})
     )
     bad = first_bad_metric(metrics)
-    if bad is not None:  # extreme prices or funding overflowed the NAV
+    if bad is not None:  # extreme prices, funding or leverage overflowed the NAV
         at = slice(book_bounds[bad.blame], book_bounds[bad.blame + 1])
         symbols = panel.symbols.gather(book_code[at]).to_list()
         size = np.abs(run.move)  # how much each row moved the NAV
-        shown = {"close": run.p0, "next close": run.p1}
+        shown = {"weight": done.x_new, "close": run.p0, "next close": run.p1}
         if run.fund_move is not None and run.f1 is not None:
             size += np.abs(run.fund_move)
             shown["next funding"] = run.f1
         shown_rows = {name: values[at] for name, values in shown.items()}
-        raise nav_error(bad, metrics, symbols, size[at], shown_rows)
+        raise nav_error(bad, metrics, symbols, size[at], shown_rows, float(run.gross[bad.blame]))
 
-    dollar_pos = x_new * nav_before[book_day]
-    book = {
-        "x_prev": done.x_prev,
-        "w_desired": w_desired[:n_book],
-        "buffer": buffer[:n_book],
-        "delta": w_desired[:n_book] - done.x_prev,
-        "trade": done.trade,
-        "x_new": x_new,
-        "trade_final": done.trade_final,
-        "dollar_pos": dollar_pos,
-        "coin_qty": dollar_pos / run.p0,
-        "vol_fcst": rows.vol[:n_book],
-    }
+    with np.errstate(all="ignore"):
+        book = _book_columns(rows, done, run, w_desired, buffer, rates)
+    exits = _exits(rows, run, rates)
     return BacktestResult(
         metrics=metrics,
         book=_book_frame(panel, book_day, book_code, book, exits),
-        dropped={reason: dropped[reason] for reason in DROP_REASONS},
+        dropped={reason: dropped[reason] for reason in (*DROP_REASONS, *_extra(dropped))},
         allocator=allocator,
         cost_per_dollar=cost_per_dollar,
         include_funding=include_funding,
         tradable=tradable,
         init_nav=init_nav,
         periods_per_year=periods_per_year,
+        drift=drift,
+        costs=costs,
     )
+
+
+def _extra(dropped: dict[str, int]) -> tuple[str, ...]:
+    return (BAD_COST_INPUT,) if BAD_COST_INPUT in dropped else ()
+
+
+def _book_columns(
+    rows: Rows,
+    done: Scan,
+    run: Settled,
+    w_desired: np.ndarray,
+    buffer: np.ndarray,
+    rates: Rates,
+) -> dict[str, np.ndarray]:
+    """The book's float columns of the tradable rows. Rows of dates when the book had ended
+    (NAV 0) hold no position and no trade."""
+    n_book = rows.n_book
+    nav = run.nav_before[rows.day[:n_book]]
+    ended = nav <= 0
+    x_prev, trade, x_new, trade_final = (
+        np.where(ended, 0.0, a) for a in (done.x_prev, done.trade, done.x_new, done.trade_final)
+    )
+    dollar_pos = x_new * nav
+    linear, impact = rates_at(rates, rows.index[:n_book])
+    funding = np.zeros(n_book) if run.fund_move is None else -run.fund_move * nav
+    return {
+        "x_prev": x_prev,
+        "w_desired": w_desired[:n_book],
+        "buffer": buffer[:n_book],
+        "delta": w_desired[:n_book] - x_prev,
+        "trade": trade,
+        "x_new": x_new,
+        "trade_final": trade_final,
+        "dollar_pos": dollar_pos,
+        "coin_qty": dollar_pos / run.p0,
+        "vol_fcst": rows.vol[:n_book],
+        "price_pnl": np.where(ended, 0.0, run.move * nav),
+        "funding_pnl": np.where(ended, 0.0, funding),
+        "cost": np.where(ended, 0.0, row_cost(trade_final, nav, linear, impact)),
+    }
+
+
+def _exits(rows: Rows, run: Settled, rates: Rates) -> _Exits:
+    """The forced exits: positions closed at t+1 (not on dates after the book ended), with
+    the cost of closing them at the rates of their last tradable row."""
+    n_book = rows.n_book
+    book_day = rows.day[:n_book]
+    nav_next = np.zeros(n_book)
+    has_next = book_day + 1 < rows.n_reb
+    nav_next[has_next] = run.nav_before[book_day[has_next] + 1]
+    closed = run.closed & (nav_next > 0)
+    x = run.x_exit[closed]
+    linear, impact = rates_at(rates, rows.index[:n_book][closed])
+    cost = row_cost(x, nav_next[closed], linear, impact)
+    return _Exits(book_day[closed] + 1, rows.code[:n_book][closed], x, cost)
 
 
 class _Exits(NamedTuple):
     day: np.ndarray
     code: np.ndarray
     x_prev: np.ndarray
+    cost: np.ndarray
 
 
 def _book_frame(
@@ -368,19 +444,21 @@ def _book_frame(
         "dollar_pos": zeros,
         "coin_qty": zeros,
         "vol_fcst": nans,
+        "price_pnl": zeros,
+        "funding_pnl": zeros,
+        "cost": exits.cost,
     }
+    series = {
+        name: pl.Series(
+            name, _merge(values, exit_values[name], at), nan_to_null=name in ("buffer", "vol_fcst")
+        )
+        for name, values in columns.items()
+    }
+    series["exit"] = pl.Series("exit", _merge(np.zeros(n_book, bool), np.ones(n_exit, bool), at))
     return pl.DataFrame(
         [
             panel.dates.gather(_merge(day, exits.day, at)),
             panel.symbols.gather(_merge(code, exits.code, at)),
-            *[
-                pl.Series(
-                    name,
-                    _merge(values, exit_values[name], at),
-                    nan_to_null=name in ("buffer", "vol_fcst"),
-                )
-                for name, values in columns.items()
-            ],
-            pl.Series("exit", _merge(np.zeros(n_book, bool), np.ones(n_exit, bool), at)),
+            *(series[name] for name in BOOK_COLUMNS[2:]),
         ]
     )

@@ -17,6 +17,9 @@ from lazyflow.errors import DataError
 #: Why an input row may not trade, in the order the checks run (a row counts under the first).
 ROW_REASONS = ("not_tradable_flag", "bad_target", "bad_vol", "bad_spread", "bad_price")
 
+#: A gross exposure (multiples of NAV) beyond which a non-finite NAV is the leverage's fault.
+MAX_SANE_GROSS = 1e6
+
 #: The dtype of `drop_reason`: an Enum of ROW_REASONS.
 REASON = pl.Enum(ROW_REASONS)
 
@@ -81,13 +84,16 @@ def nav_error(
     symbols: list[str],
     size: np.ndarray,
     values: dict[str, np.ndarray],
+    gross: float,
 ) -> DataError:
     """The error for metrics that stop being finite (`bad`, found in `metrics`).
 
     `symbols` are the book rows of the blamed date, `size` how much each moved the NAV (NaN
     counts as the most) and `values` the inputs to show for each (closes, funding). The
     message names the first non-finite date and columns, the date of the largest NAV move up
-    to it with the NAV's parts, and the three rows that moved it most.
+    to it with the NAV's parts, and the three rows that moved it most. `gross` is the book's
+    gross exposure on that date (multiples of NAV): above `MAX_SANE_GROSS` (or not finite)
+    the message blames the allocator's leverage, not the prices.
     """
     date, *_ = metrics.columns
     row = metrics.row(bad.blame, named=True)
@@ -96,9 +102,15 @@ def nav_error(
     rows = [
         f"{symbols[k]!r} ({', '.join(f'{n} {v[k]:.6g}' for n, v in values.items())})" for k in worst
     ]
+    if not gross <= MAX_SANE_GROSS:
+        advice = (
+            f"The book's gross exposure was {gross:.3g} x NAV that date: the allocator's "
+            "max_pos, gross_cap or vol_target allow a leverage whose PnL overflows; lower them"
+        )
+    else:
+        advice = "Check those prices and funding rates for extreme values"
     return DataError(
         f"backtest: metrics {', '.join(bad.columns)} stop being finite on "
         f"{metrics[date][bad.first]}; the largest NAV move up to then was on {row[date]} "
-        f"({parts}), driven most by {'; '.join(rows) or '(no position)'}. Check those prices "
-        "and funding rates for extreme values"
+        f"({parts}), driven most by {'; '.join(rows) or '(no position)'}. {advice}"
     )

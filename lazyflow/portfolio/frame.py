@@ -9,13 +9,16 @@ into tradable ones and drop counts; `check_parameters`, `roles`, `column_kinds` 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from lazyflow.costs import check_costs
 from lazyflow.errors import ConfigError, DataError, SchemaError, collect
-from lazyflow.portfolio.allocator import BufferedAllocator
+from lazyflow.portfolio.allocator import BufferedAllocator, finite_number
 from lazyflow.portfolio.checks import ROW_REASONS, drop_reason, reason_codes
 from lazyflow.schema import Kind
 
@@ -78,9 +81,13 @@ def load(
     small = (len(dates) + 1) * len(symbols) < 2**31  # int32 keys: faster sorts and searches
     width = np.int32 if small else np.int64
     key = day.astype(width) * len(symbols) + code.astype(width)
-    order = None if bool(np.all(key[1:] > key[:-1])) else np.argsort(key, kind="stable")
-    if order is not None:
-        key, day, code = key[order], day[order], code[order]
+    columns = {role: data[name] for role, name in names.items()} | {"reason": data[REASON_COLUMN]}
+    if not bool(np.all(key[1:] > key[:-1])):  # not in (date, symbol) order: sort once
+        # numpy's (SIMD) sort of the integer keys: they are distinct (or an error below), so
+        # any sort gives the one order; then one multi-threaded Polars gather of every column
+        order = np.argsort(key)
+        key = key[order]
+        day, code = (key // len(symbols)).astype(np.int64), (key % len(symbols)).astype(np.int64)
         dup = np.flatnonzero(key[1:] == key[:-1])
         if len(dup):
             examples = ", ".join(
@@ -90,10 +97,11 @@ def load(
                 f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}; "
                 "keep the last row of each with lf.scan_panel(..., dedupe='last')"
             )
-    values = {role: data[name].to_numpy() for role, name in names.items()}
-    values["reason"] = reason_codes(data[REASON_COLUMN])
-    if order is not None:
-        values = {role: array[order] for role, array in values.items()}
+        table = pl.DataFrame([column.alias(role) for role, column in columns.items()])
+        table = (table.rechunk() if table.n_chunks() > 1 else table)[pl.Series(order)]
+        columns = {role: table[role] for role in columns}
+    values = {role: columns[role].to_numpy() for role in names}
+    values["reason"] = reason_codes(columns["reason"])
     close = values["close"]
     price_ok = np.isfinite(close) & (close > 0)
     return Panel(dates, symbols, day, code, key, values, price_ok)
@@ -142,27 +150,53 @@ def check_columns(schema: pl.Schema, kinds: dict[str, Kind | None]) -> None:
             )
 
 
-def check_parameters(
-    allocator: BufferedAllocator,
-    cost_per_dollar: float,
-    include_funding: bool,
-    init_nav: float,
-    periods_per_year: float,
-) -> None:
-    """`ConfigError` unless the allocator and `backtest`'s numeric and flag arguments are valid."""
+def check_frame(frame: object, where: str = "backtest") -> None:
+    """`ConfigError` unless `frame` is a Polars DataFrame or LazyFrame."""
+    if not isinstance(frame, pl.DataFrame | pl.LazyFrame):
+        raise ConfigError(
+            f"{where}: parameter 'frame' must be a polars DataFrame or LazyFrame (the pipeline's "
+            f"output), got {_show(frame)}"
+        )
+
+
+def _show(value: object) -> str:
+    if isinstance(value, type):
+        return f"the class {value.__name__} (an instance is expected)"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_parameters(allocator: BufferedAllocator, o: Mapping[str, Any]) -> None:
+    """`ConfigError` unless the allocator and `backtest`'s keyword arguments `o` are valid:
+    numbers finite (0 <= cost_per_dollar < 1, init_nav > 0, periods_per_year > 0), flags
+    bools, column names strings, costs a `lazyflow.costs` cost, progress a callable."""
     if not isinstance(allocator, BufferedAllocator):
-        raise config_error("allocator", "must be a BufferedAllocator", allocator)
+        raise ConfigError(
+            f"backtest: parameter 'allocator' must be a BufferedAllocator, got {_show(allocator)}"
+        )
     allocator.check()
-    for name, value, strict in [
-        ("cost_per_dollar", cost_per_dollar, False),
-        ("init_nav", init_nav, True),
-        ("periods_per_year", periods_per_year, True),
+    for name, low, high in [
+        ("cost_per_dollar", 0.0, 1.0),
+        ("init_nav", None, math.inf),
+        ("periods_per_year", None, math.inf),
     ]:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not (number and math.isfinite(value) and (value > 0 if strict else value >= 0)):
-            raise config_error(name, f"must be a finite number {'>' if strict else '>='} 0", value)
-    if not isinstance(include_funding, bool):
-        raise config_error("include_funding", "must be a bool", include_funding)
+        value = o[name]
+        number = finite_number(value)
+        ok = number is not None and number < high and (number > 0 if low is None else number >= low)
+        if not ok:
+            rule = "a finite number > 0" if low is None else f"a number in [{low:g}, {high:g})"
+            raise config_error(name, f"must be {rule}", value)
+    for name in ("include_funding", "drift"):
+        if not isinstance(o[name], bool):
+            raise config_error(name, "must be a bool", o[name])
+    for name in ("date_col", "symbol_col", "target_col", "vol_col", "spread_col", "price_col",
+                 "funding_col"):  # fmt: skip
+        if not isinstance(o[name], str):
+            raise config_error(name, "must be a column name (a string)", o[name])
+    if o["tradable"] is not None and not isinstance(o["tradable"], str):
+        raise config_error("tradable", "must be None or a column name (a string)", o["tradable"])
+    check_costs(o["costs"])
+    if o["progress"] is not None and not callable(o["progress"]):
+        raise config_error("progress", "must be None or a callable(done, total)", o["progress"])
 
 
 def config_error(parameter: str, problem: str, value: object) -> ConfigError:

@@ -13,15 +13,16 @@ rounding: sums over a 2-D block add in a different order than over a vector.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from lazyflow.costs import Rates
 from lazyflow.errors import ConfigError, DataError
-from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights, grid_settings
+from lazyflow.portfolio.allocator import BufferedAllocator, grid_settings
 from lazyflow.portfolio.backtest import (
     DROP_REASONS,
     METRIC_COLUMNS,
@@ -32,14 +33,13 @@ from lazyflow.portfolio.backtest import (
 from lazyflow.portfolio.frame import (
     Panel,
     check_columns,
+    check_frame,
     check_parameters,
     column_kinds,
-    config_error,
-    load,
-    roles,
-    tradable_rows,
 )
-from lazyflow.portfolio.scan import Rows, scan, settle
+from lazyflow.portfolio.run import BAD_COST_INPUT, column_roles, prepare, run_scan
+from lazyflow.portfolio.scan import Rows
+from lazyflow.schema import Kind
 
 #: Rows x configurations of one block of the grid's scan (8 bytes each per array).
 GRID_CELLS = 5_000_000
@@ -106,11 +106,7 @@ def check_grid(
                 f"{where}: unknown backtest argument '{key}'; allowed: {', '.join(allowed)}"
             )
     o = {name: options.get(name, params[name].default) for name in allowed}
-    check_parameters(
-        grid[0], o["cost_per_dollar"], o["include_funding"], o["init_nav"], o["periods_per_year"]
-    )
-    if o["progress"] is not None and not callable(o["progress"]):
-        raise config_error("progress", "must be None or a callable(done, total)", o["progress"])
+    check_parameters(grid[0], o)
     return grid, o
 
 
@@ -121,30 +117,47 @@ def backtest_grid(
 ) -> GridResult:
     """`lf.backtest(frame, a, **options)` for every allocator `a`, in one pass over the dates.
 
-    `options` are `backtest`'s keyword arguments (cost_per_dollar, include_funding,
-    tradable, init_nav, the column names, periods_per_year, progress); `progress(done,
-    total)` counts the dates of each block. Everything is checked first (`check_grid`). A
-    configuration whose NAV stops being finite raises the `DataError` that `lf.backtest`
-    raises for it, prefixed with its position.
+    `options` are `backtest`'s keyword arguments (cost_per_dollar, costs, drift,
+    include_funding, tradable, init_nav, the column names, periods_per_year, progress);
+    `progress(done, total)` counts the dates of each block. Everything is checked first
+    (`check_grid`). A configuration whose NAV stops being finite raises the `DataError` that
+    `lf.backtest` raises for it, prefixed with its position.
     """
+    check_frame(frame, "backtest_grid")
     grid, o = check_grid(allocators, options)
-    panel = load(frame, o["date_col"], o["symbol_col"], _names(o), o["tradable"])
-    ok, row_drops = tradable_rows(panel)
+    return run_grid(frame, grid, o, o["init_nav"])
+
+
+def run_grid(
+    frame: pl.DataFrame | pl.LazyFrame,
+    grid: tuple[BufferedAllocator, ...],
+    o: dict[str, Any],
+    init_nav: float | np.ndarray,
+) -> GridResult:
+    """`backtest_grid` of checked arguments; `init_nav` may hold one NAV per allocator
+    (`lf.capacity`)."""
+    panel, ok, row_drops, rates = prepare(frame, o)
     base = Rows.of(panel, ok, ())
     n_blocks = -(-len(grid) * max(1, base.n_book) // GRID_CELLS)
     size = -(-len(grid) // n_blocks)  # equal blocks of at most ~GRID_CELLS cells
-    blocks = [_block(panel, ok, base, grid[a : a + size], o) for a in range(0, len(grid), size)]
+    navs = np.broadcast_to(np.asarray(init_nav, float), (len(grid),))
+    blocks = [
+        _block(panel, ok, base, grid[a : a + size], rates, o, navs[a : a + size])
+        for a in range(0, len(grid), size)
+    ]
     metrics = {name: np.concatenate([b[0][name] for b in blocks], axis=1) for name in blocks[0][0]}
     dropped = {reason: np.full(len(grid), count) for reason, count in row_drops.items()}
     dropped |= {k: np.concatenate([b[1][k] for b in blocks]) for k in blocks[0][1]}
+    reasons = (*DROP_REASONS, *((BAD_COST_INPUT,) if BAD_COST_INPUT in dropped else ()))
     result = GridResult(
         dates=panel.dates[: base.n_reb],
         metrics=metrics,
-        dropped={reason: dropped[reason] for reason in DROP_REASONS},
+        dropped={reason: dropped[reason] for reason in reasons},
         allocators=grid,
         options=o,
     )
-    _raise_non_finite(frame, result)
+    if not isinstance(init_nav, np.ndarray):
+        _raise_non_finite(frame, result)
     return result
 
 
@@ -152,12 +165,11 @@ def check_schema(schema: pl.Schema, options: dict[str, Any]) -> None:
     """`SchemaError` (stage "backtest") unless `schema` has every column the backtest reads
     with `options` (`check_grid`'s), with an accepted dtype."""
     o = options
-    check_columns(schema, column_kinds(o["date_col"], o["symbol_col"], _names(o), o["tradable"]))
-
-
-def _names(o: dict[str, Any]) -> dict[str, str]:
-    cols = ("target_col", "vol_col", "spread_col", "price_col", "funding_col")
-    return roles(o["include_funding"], *(o[c] for c in cols))
+    kinds = column_kinds(o["date_col"], o["symbol_col"], column_roles(o), o["tradable"])
+    costs = o["costs"]
+    check_columns(
+        schema, kinds | dict.fromkeys(() if costs is None else costs.columns(), Kind.NUMERIC)
+    )
 
 
 def _block(
@@ -165,19 +177,18 @@ def _block(
     ok: np.ndarray,
     base: Rows,
     allocators: tuple[BufferedAllocator, ...],
+    rates: Rates,
     o: dict[str, Any],
+    navs: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One block of configurations through the scan: its metrics and held-row counts."""
     rows = base._replace(width=(len(allocators),))
-    s = grid_settings(allocators)
-    col = rows.column
-    w_desired, buffer = desired_weights(
-        s, col(rows.target), col(rows.vol), col(rows.spread), rows.bounds
-    )
-    progress: Callable[[int, int], None] | None = o["progress"]
-    done = scan(s, rows, w_desired, buffer, progress, keep_book=False)
-    run = settle(panel, ok, rows, done, o["cost_per_dollar"], o["include_funding"], o["init_nav"])
-    metrics = run.metrics(o["periods_per_year"])
+    init_nav = navs if len(set(navs.tolist())) > 1 else float(navs[0])
+    with np.errstate(all="ignore"):
+        _, run, _, _ = run_scan(
+            grid_settings(allocators), panel, ok, rows, rates, o, init_nav, keep_book=False
+        )
+        metrics = run.metrics(o["periods_per_year"])
     counts = {"no_next_price": run.no_next_price, "no_next_funding": run.no_next_funding}
     return metrics, counts
 

@@ -116,17 +116,45 @@ def scan(
     return Scan(x_prev, trade, x_new[:n_book], trade_final)
 
 
+class Marks(NamedTuple):
+    """Where each book row is marked at t+1, before any position is known (``(n_book,)``
+    each): `p0` (close at t), `p1` (close at t+1, or p0 without a finite, positive one),
+    `price_next` (p1 is a real price), `f1` (funding at t+1, nan when missing; None without
+    funding) and `will_exit` (the symbol is not tradable at t+1 and t+1 is a rebalance date:
+    a position held into t+1 is closed there)."""
+
+    p0: np.ndarray
+    p1: np.ndarray
+    price_next: np.ndarray
+    f1: np.ndarray | None
+    will_exit: np.ndarray
+
+
+def marks(panel: Panel, ok: np.ndarray, rows: Rows, include_funding: bool) -> Marks:
+    """`Marks` of the book rows: each is matched to the symbol's row at t+1 (tradable or not)."""
+    n_book = rows.n_book
+    nxt = find(panel.key, panel.key[rows.index[:n_book]] + len(panel.symbols))  # row at t+1
+    has_next = nxt >= 0
+    price_next = has_next & panel.price_ok[nxt]
+    p0 = rows.close[:n_book]
+    p1 = np.where(price_next, panel.values["close"][nxt], p0)
+    f1 = np.where(has_next, panel.values["funding"][nxt], np.nan) if include_funding else None
+    will_exit = ~(has_next & ok[nxt]) & (rows.day[:n_book] + 1 < rows.n_reb)
+    return Marks(p0, p1, price_next, f1, will_exit)
+
+
 class Settled(NamedTuple):
     """The scan marked to t+1, with the NAV recursion done.
 
     Per book row (``(n_book, *width)`` unless noted): `move` and `fund_move` (price and
     funding PnL as fractions of NAV; `fund_move` None without funding), `closed` (held, and
-    forced out at t+1), and ``(n_book,)`` vectors `p0`, `p1` (close at t, at t+1 or t when
-    missing), `f1` (funding at t+1, nan when missing; None without funding). Per rebalance
-    date (``(n_reb, *width)``): nav_before (NAV before the date's cost), nav, cost, pnl, fund,
-    turnover (sum |trade| with forced exits, fractions of NAV), gross, net and vol_d (the
-    book's forecast daily vol). Per configuration: the counts `no_next_price` and
-    `no_next_funding` of held rows.
+    forced out at t+1), `x_exit` (the weight closed at t+1 where `closed`), and ``(n_book,)``
+    vectors `p0`, `p1` (close at t, at t+1 or t when missing), `f1` (funding at t+1, nan when
+    missing; None without funding). Per rebalance date (``(n_reb, *width)``): nav_before (NAV
+    before the date's cost), nav, cost, pnl, fund, turnover (sum |trade| with forced exits,
+    fractions of NAV), gross, net and vol_d (the book's forecast daily vol), all 0 once the
+    book has ended (nav_before 0). Per configuration: the counts `no_next_price` and
+    `no_next_funding` of held rows, and `init_nav`.
     """
 
     p0: np.ndarray
@@ -135,6 +163,7 @@ class Settled(NamedTuple):
     move: np.ndarray
     fund_move: np.ndarray | None
     closed: np.ndarray
+    x_exit: np.ndarray
     no_next_price: np.ndarray
     no_next_funding: np.ndarray
     nav_before: np.ndarray
@@ -146,14 +175,21 @@ class Settled(NamedTuple):
     gross: np.ndarray
     net: np.ndarray
     vol_d: np.ndarray
+    init_nav: float | np.ndarray
 
     def metrics(self, periods_per_year: float) -> dict[str, np.ndarray]:
-        """The per-date metrics (``(n_reb, *width)`` each) but the date and realised vol."""
+        """The per-date metrics (``(n_reb, *width)`` each) but the date and realised vol.
+
+        The running high starts at init_nav (DESIGN difference 9): ``nav_high =
+        max(init_nav, max nav up to t)``, ``drawdown = nav / nav_high - 1``. A date that
+        starts with NAV 0 (the book has ended) has a daily return of 0."""
         nav, nav_before = self.nav, self.nav_before
-        nav_high = np.maximum.accumulate(nav, axis=0)
+        nav_high = np.maximum.accumulate(np.maximum(nav, self.init_nav), axis=0)
+        alive = nav_before > 0
+        daily_return = np.where(alive, (nav - nav_before) / np.where(alive, nav_before, 1.0), 0.0)
         return {
             "nav": nav,
-            "daily_return": (nav - nav_before) / nav_before,
+            "daily_return": daily_return,
             "pnl": self.pnl,
             "funding_pnl": self.fund,
             "cost": self.cost,
@@ -168,6 +204,13 @@ class Settled(NamedTuple):
         }
 
 
+def floor_nav(nav: float | np.ndarray) -> float | np.ndarray:
+    """A NAV at or below 0 ends the book: it becomes 0 (NaN stays NaN)."""
+    if isinstance(nav, np.ndarray):
+        return np.where(nav <= 0.0, 0.0, nav)
+    return 0.0 if nav <= 0.0 else nav
+
+
 def settle(
     panel: Panel,
     ok: np.ndarray,
@@ -179,36 +222,19 @@ def settle(
 ) -> Settled:
     """Mark each book row to the symbol's row at t+1 (tradable or not), add funding and forced
     exits, and walk the NAV: ``nav_t = nav_{t-1} - cost + pnl + funding_pnl`` (the notebook's
-    order), ``cost = turnover * nav * cost_per_dollar``."""
-    n_reb, n_book, col = rows.n_reb, rows.n_book, rows.column
-    book_day, x_new = rows.day[:n_book], result.x_new
+    order), ``cost = turnover * nav * cost_per_dollar``; a NAV at or below 0 becomes 0 and
+    stays there (`floor_nav`)."""
+    n_reb, col = rows.n_reb, rows.column
     book_bounds = rows.bounds[: n_reb + 1]
-    nxt = find(panel.key, panel.key[rows.index[:n_book]] + len(panel.symbols))  # row at t+1
-    has_next = nxt >= 0
-    price_next = has_next & panel.price_ok[nxt]
-    p0 = rows.close[:n_book]
-    p1 = np.where(price_next, panel.values["close"][nxt], p0)
-    is_held = x_new != 0.0
-    no_next_price = np.count_nonzero(is_held & ~col(price_next), axis=0)
-    move = x_new * (col(p1) - col(p0)) / col(p0)
+    mk = marks(panel, ok, rows, include_funding)
+    x_new = result.x_new
+    move = x_new * (col(mk.p1) - col(mk.p0)) / col(mk.p0)
     growth = segment_sums(move, book_bounds)
     carry = np.zeros((n_reb, *rows.width))
-    no_next_funding = np.zeros(rows.width, dtype=np.int64)
-    f1 = fund_move = None
-    if include_funding:
-        f1 = np.where(has_next, panel.values["funding"][nxt], np.nan)
-        fund_ok = np.isfinite(f1)
-        no_next_funding = np.count_nonzero(is_held & ~col(fund_ok), axis=0)
-        fund_move = x_new * col(np.where(fund_ok, f1, 0.0))
-        carry = segment_sums(fund_move, book_bounds)
-
-    # Forced exits: held at t, not tradable at t+1 (a rebalance date, so not the last one).
-    closed = is_held & col(~(has_next & ok[nxt]) & (book_day + 1 < n_reb))
+    if mk.f1 is not None:
+        carry = segment_sums(x_new * col(np.where(np.isfinite(mk.f1), mk.f1, 0.0)), book_bounds)
     turnover = segment_sums(np.abs(result.trade_final), book_bounds)
-    exit_turnover = np.zeros_like(turnover)  # summed apart, in row order, then added
-    at = np.nonzero(closed)
-    np.add.at(exit_turnover, (book_day[at[0]] + 1, *at[1:]), np.abs(x_new[at]))
-    turnover += exit_turnover
+    turnover += _exit_turnover(rows, mk, x_new, x_new)
 
     nav_before, nav, cost, pnl, fund = (np.empty((n_reb, *rows.width)) for _ in range(5))
     level = np.full(rows.width, float(init_nav)) if rows.width else float(init_nav)
@@ -220,25 +246,79 @@ def settle(
         cost[i] = turn * level * cost_per_dollar
         pnl[i] = level * g
         fund[i] = -level * f
-        level = level - cost[i] + pnl[i] + fund[i]
+        level = floor_nav(level - cost[i] + pnl[i] + fund[i])
         nav[i] = level
+    return finish(rows, mk, result, x_new, (nav_before, nav, cost, pnl, fund, turnover), init_nav)
+
+
+def _exit_turnover(rows: Rows, mk: Marks, x_new: np.ndarray, x_exit: np.ndarray) -> np.ndarray:
+    """Per rebalance date, sum |x_exit| of the positions closed there (held the date before
+    and `will_exit`), summed apart in row order."""
+    n_book = rows.n_book
+    closed = (x_new != 0.0) & rows.column(mk.will_exit)
+    out = np.zeros((rows.n_reb, *rows.width))
+    at = np.nonzero(closed)
+    np.add.at(out, (rows.day[:n_book][at[0]] + 1, *at[1:]), np.abs(x_exit[at]))
+    return out
+
+
+def _book_vol(x_new: np.ndarray, vol: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per date ``sqrt(sum x^2 vol^2)``; where the squares overflow (weights of 1e300), the
+    same norm scaled by the date's largest |x vol|, so that it stays finite."""
+    with np.errstate(over="ignore"):
+        out = np.sqrt(segment_sums(x_new**2 * vol**2, bounds))
+    over = np.isinf(out)
+    if over.any():
+        size = np.abs(x_new * vol)
+        top = np.maximum.reduceat(size, bounds[:-1].clip(max=len(size) - 1), axis=0)
+        top = np.where(np.diff(bounds).reshape(-1, *[1] * (size.ndim - 1)) > 0, top, 1.0)
+        per_row = np.repeat(np.where(top > 0, top, 1.0), np.diff(bounds), axis=0)
+        scaled = top * np.sqrt(segment_sums((size / per_row) ** 2, bounds))
+        out = np.where(over, scaled, out)
+    return out
+
+
+def finish(
+    rows: Rows,
+    mk: Marks,
+    result: Scan,
+    x_exit: np.ndarray,
+    walked: tuple[np.ndarray, ...],
+    init_nav: float | np.ndarray,
+) -> Settled:
+    """`Settled` from the scan, its marks and the walked NAV arrays ``(nav_before, nav, cost,
+    pnl, fund, turnover)``; turnover, exposure and vol are 0 on dates with NAV 0."""
+    n_reb, n_book, col = rows.n_reb, rows.n_book, rows.column
+    book_bounds = rows.bounds[: n_reb + 1]
+    nav_before, nav, cost, pnl, fund, turnover = walked
+    x_new = result.x_new
+    is_held = x_new != 0.0
+    move = x_new * (col(mk.p1) - col(mk.p0)) / col(mk.p0)
+    fund_move, no_next_funding = None, np.zeros(rows.width, dtype=np.int64)
+    if mk.f1 is not None:
+        fund_ok = np.isfinite(mk.f1)
+        no_next_funding = np.count_nonzero(is_held & ~col(fund_ok), axis=0)
+        fund_move = x_new * col(np.where(fund_ok, mk.f1, 0.0))
     vol = col(rows.vol[:n_book])
+    alive = nav_before > 0
     return Settled(
-        p0=p0,
-        p1=p1,
-        f1=f1,
+        p0=mk.p0,
+        p1=mk.p1,
+        f1=mk.f1,
         move=move,
         fund_move=fund_move,
-        closed=closed,
-        no_next_price=no_next_price,
+        closed=is_held & col(mk.will_exit),
+        x_exit=x_exit,
+        no_next_price=np.count_nonzero(is_held & ~col(mk.price_next), axis=0),
         no_next_funding=no_next_funding,
         nav_before=nav_before,
         nav=nav,
         cost=cost,
         pnl=pnl,
         fund=fund,
-        turnover=turnover,
-        gross=segment_sums(np.abs(x_new), book_bounds),
-        net=segment_sums(x_new, book_bounds),
-        vol_d=np.sqrt(segment_sums(x_new**2 * vol**2, book_bounds)),
+        turnover=np.where(alive, turnover, 0.0),
+        gross=np.where(alive, segment_sums(np.abs(x_new), book_bounds), 0.0),
+        net=np.where(alive, segment_sums(x_new, book_bounds), 0.0),
+        vol_d=np.where(alive, _book_vol(x_new, vol, book_bounds), 0.0),
+        init_nav=init_nav,
     )

@@ -11,47 +11,32 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import polars as pl
 
 from lazyflow.errors import ConfigError, SchemaError
+from lazyflow.pipeline import DeclaredStage
 from lazyflow.schema import Kind
 
-if TYPE_CHECKING:
-    from lazyflow.pipeline import Pipeline, StageLike
+#: The largest integer parameter (window, quantiles, periods per year...): the Int32 range of
+#: the bucket columns, and far more rows than any window needs.
+MAX_INTEGER = 2**31 - 1
 
-
-class Stage:
+class Stage(DeclaredStage):
     """Base of the built-in stages. Subclasses are ``@dataclass(frozen=True)``."""
 
     #: True only for label stages (forward-looking targets); see issue on factor analytics.
     is_label: ClassVar[bool] = False
 
-    @property
-    def name(self) -> str:
-        return type(self).__name__
-
-    def inputs(self) -> dict[str, Kind]:
-        """Columns this stage reads, with the kind of dtype each must have."""
-        raise NotImplementedError
-
     def outputs(self) -> dict[str, pl.DataType]:
         """Columns this stage adds, with their dtypes."""
         raise NotImplementedError
 
-    def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        """The lazy transform itself; assumes `validate` has passed."""
-        raise NotImplementedError
-
     def check(self) -> None:
         """Check parameter values; raise `ConfigError` naming the parameter."""
-
-    def check_upstream(self, earlier: Sequence[Stage]) -> None:
-        """Check this stage against the built-in stages before it in a pipeline (`earlier`,
-        in pipeline order); raise `ConfigError` on a mismatch. Called by `Pipeline.validate`."""
 
     def check_columns(self) -> None:
         """Every dataclass field named ``*_col`` or ``mask`` must be a non-empty string
@@ -89,10 +74,13 @@ class Stage:
         optional: bool = False,
     ) -> None:
         """Parameter `name` must be a finite real number (an integer if `integer`; never a
-        bool) within ``low``..``high`` (excluded when ``*_open``), or None when `optional`."""
+        bool) within ``low``..``high`` (excluded when ``*_open``), or None when `optional`.
+        An integer's `high` is at most `MAX_INTEGER`."""
         value = getattr(self, name)
         if optional and value is None:
             return
+        if integer:
+            high = MAX_INTEGER if high is None else min(high, MAX_INTEGER)
         if not is_number(value, integer) or not (
             (low is None or (value > low if low_open else value >= low))
             and (high is None or (value < high if high_open else value <= high))
@@ -104,11 +92,8 @@ class Stage:
                 kind += f" {'>' if low_open else '>='} {low}"
             elif high is not None:
                 kind += f" {'<' if high_open else '<='} {high}"
-            raise self.fail(name, f"must be {kind}{' or None' if optional else ''}, got {value!r}")
-
-    def for_schema(self, schema: Mapping[str, pl.DataType]) -> Stage:
-        """This stage resolved against `schema` (a stage whose inputs depend on it overrides)."""
-        return self
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise self.fail(name, f"must be {kind}{' or None' if optional else ''}, got {shown}")
 
     def fail(self, parameter: str, problem: str) -> ConfigError:
         """A `ConfigError` that names this stage and the parameter."""
@@ -134,22 +119,16 @@ class Stage:
         self.validate(frame.collect_schema())
         return self.transform(frame)
 
-    def __rshift__(self, other: StageLike) -> Pipeline:
-        from lazyflow.pipeline import Pipeline
-
-        return Pipeline([self, other])
-
-    def __rrshift__(self, other: StageLike) -> Pipeline:
-        from lazyflow.pipeline import Pipeline
-
-        return Pipeline([other, self])
-
 
 def is_number(value: Any, integer: bool = False) -> bool:
-    """True for a finite real number that is not a bool (an integral one if `integer`)."""
+    """True for a real number that is not a bool and converts to a finite float (an integral
+    one if `integer`): ``10**400`` is not one, NaN and inf are not."""
     if isinstance(value, bool) or not isinstance(value, Integral if integer else Real):
         return False
-    return math.isfinite(value)
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, ValueError):
+        return False
 
 
 def cast_hint(kind: Kind, dtype: pl.DataType) -> str:
@@ -162,32 +141,6 @@ def cast_hint(kind: Kind, dtype: pl.DataType) -> str:
     else:
         return ""
     return f" (read the panel with lf.scan_panel, which converts {what}, or cast it: .{fix})"
-
-
-def masked(column: str, mask: str | None) -> pl.Expr:
-    """`column`, set to null where the boolean `mask` column is not true.
-
-    Cross-sectional statistics skip nulls, so a masked column restricts the
-    cross-section the way zipline's ``mask=`` does.
-    """
-    if mask is None:
-        return pl.col(column)
-    return pl.when(pl.col(mask)).then(pl.col(column))
-
-
-def finite(expr: pl.Expr) -> pl.Expr:
-    """`expr` as Float64, null where it is null, NaN or +-inf (non-finite counts as missing)."""
-    value = expr.cast(pl.Float64)
-    return pl.when(value.is_finite()).then(value)
-
-
-def per_symbol(expr: pl.Expr, symbol_col: str, date_col: str) -> pl.Expr:
-    """`expr` evaluated over each symbol's rows in date order.
-
-    The partition key is the symbol cast to Categorical: the same groups as the strings,
-    found from integer codes instead of string hashes (about 30% less work per window).
-    """
-    return expr.over(pl.col(symbol_col).cast(pl.Categorical), order_by=date_col)
 
 
 def with_mask(inputs: dict[str, Kind], mask: str | None) -> dict[str, Kind]:

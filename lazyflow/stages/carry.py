@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from lazyflow.exprs import finite, masked, window_value
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite, masked, with_mask
+from lazyflow.stages.base import Stage, with_mask
 
 #: Added to the per-date standard deviation before dividing (the seed's guard).
 STD_EPS = 1e-8
@@ -25,12 +26,12 @@ class FundingCarry(Stage):
     ``standardize``, ``(v - mean) / (std + 1e-8)`` with std of ddof 1. A date with
     a single value has no std and so a null score (as in the seed). Rows
     outside ``mask`` get a null score. Unit: funding per period (per year if
-    annualised) before standardising, standard deviations after. Non-finite
-    funding (NaN, inf) counts as missing, and a score that overflows (extreme
-    funding) is null, never NaN or inf. The per-date mean and std
-    (``sqrt(sum((v - mean)^2) / (n - 1))``) add the values one by one in
-    ``symbol_col`` order, so the score does not depend on the row order
-    (without that column in the frame they add in row order).
+    annualised) before standardising, standard deviations after. Non-finite or
+    absurd funding (NaN, inf, beyond +-``MAX_WINDOW_VALUE`` = 2**53) counts as
+    missing, so the per-date sums never overflow and the score is finite or null.
+    The per-date mean and std (``sqrt(sum((v - mean)^2) / (n - 1))``) add the
+    values one by one in ``symbol_col`` order, so the score does not depend on the
+    row order (without that column in the frame they add in row order).
     """
 
     winsor: float = 0.05
@@ -65,7 +66,7 @@ class FundingCarry(Stage):
         return {self.output_col: pl.Float64()}
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        x = finite(masked(self.funding_col, self.mask))
+        x = window_value(masked(self.funding_col, self.mask))
         if self.annualize:
             x = x * self.periods_per_year
         raw = -x

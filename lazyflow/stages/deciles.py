@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from lazyflow.exprs import finite, masked
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite, masked, with_mask
+from lazyflow.stages.base import Stage, with_mask
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import polars as pl
 
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import per_symbol
+from lazyflow.pipeline import Pipeline, StageLike
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, per_symbol
-
-if TYPE_CHECKING:
-    from lazyflow.pipeline import Pipeline, StageLike
+from lazyflow.stages.base import MAX_INTEGER, Stage
 
 
 def valid_price(column: str) -> pl.Expr:
@@ -39,9 +38,10 @@ def check_horizons(horizons: tuple[int, ...], caller: str) -> None:
             f"{caller}: parameter 'horizons' must be distinct and non-empty, got {horizons}"
         )
     for h in horizons:
-        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_INTEGER:
             raise ConfigError(
-                f"{caller}: parameter 'horizons' must hold positive integers, got {h!r}"
+                f"{caller}: parameter 'horizons' must hold integers in [1, {MAX_INTEGER}], "
+                f"got {h!r}"
             )
 
 
@@ -107,8 +107,6 @@ def label_columns(stages: Pipeline | Iterable[StageLike]) -> tuple[str, ...]:
     Look-ahead tests exclude exactly these columns: a label stage is the only
     kind of stage allowed to look forward.
     """
-    from lazyflow.pipeline import Pipeline
-
     flat = stages.stages if isinstance(stages, Pipeline) else Pipeline(stages).stages
     return tuple(
         column

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from lazyflow.exprs import per_symbol
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, per_symbol
+from lazyflow.stages.base import Stage
 
 
 def log_price(column: str) -> pl.Expr:

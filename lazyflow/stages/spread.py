@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from lazyflow.exprs import finite
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite
+from lazyflow.stages.base import Stage
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class RangeSpread(Stage):
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         high, low = finite(pl.col(self.high_col)), finite(pl.col(self.low_col))
-        spread = 0.5 * (high - low) / ((high + low) / 2)
+        # high/2 + low/2 has the bits of (high + low)/2 but cannot overflow
+        spread = 0.5 * (high - low) / (high / 2 + low / 2)
         valid = (low > 0) & (high >= low)
         return frame.with_columns(pl.when(valid).then(spread).alias(self.output_col))

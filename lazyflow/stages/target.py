@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import finite
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, is_number
+from lazyflow.stages.base import MAX_INTEGER, Stage, is_number
 from lazyflow.stages.deciles import Deciles
 
 
@@ -23,6 +25,7 @@ class SigmoidTarget(Stage):
     else 1 and ``n_quantiles``; explicit ``lo``/``hi`` override. Rows whose
     decile is not in ``keep_deciles`` (or is null) get null alpha and target;
     rows are never dropped (the seed filtered them). ``hi < lo`` flips the map.
+    Alpha and target are finite or null (extreme parameters cannot make them inf or NaN).
     Unit of target: a signed position score in [y_min, y_max].
     """
 
@@ -62,13 +65,19 @@ class SigmoidTarget(Stage):
             if len(keep) == 0:
                 raise self.fail("keep_deciles", "is empty: it would null every target")
             for decile in keep:
-                if not is_number(decile, integer=True) or decile < 1:
-                    raise self.fail("keep_deciles", f"must hold integers >= 1, got {decile!r}")
+                if not is_number(decile, integer=True) or not 1 <= decile <= MAX_INTEGER:
+                    raise self.fail(
+                        "keep_deciles", f"must hold integers in [1, {MAX_INTEGER}], got {decile!r}"
+                    )
         lo, hi = self.bounds()
         if hi == lo:
             raise self.fail("hi", f"equals lo ({lo}): the decile range is zero")
+        if not math.isfinite(2.0 / (hi - lo)) or 2.0 / (hi - lo) == 0:
+            raise self.fail("hi", f"({hi}) and lo ({lo}) are too close or too far apart")
         if self.y_min > self.y_max:
             raise self.fail("y_min", f"({self.y_min}) is greater than y_max ({self.y_max})")
+        if not math.isfinite(self.y_max - self.y_min):
+            raise self.fail("y_max", f"- y_min ({self.y_max} - {self.y_min}) overflows")
 
     def check_upstream(self, earlier: Sequence[Stage]) -> None:
         """When ``n_quantiles`` sets the upper bound (no ``keep_deciles``, no ``hi``), it must
@@ -94,6 +103,9 @@ class SigmoidTarget(Stage):
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         lo, hi = self.bounds()
+        k, x_offset, y_min, y_max = (
+            float(v) for v in (self.k, self.x_offset, self.y_min, self.y_max)
+        )
         d = pl.col(self.decile_col).cast(pl.Float64)
         if self.keep_deciles is not None:
             d = pl.when(pl.col(self.decile_col).is_in(list(self.keep_deciles))).then(d)
@@ -101,8 +113,8 @@ class SigmoidTarget(Stage):
         # in two ways (true division or times the reciprocal) depending on the row's position,
         # so a division would make the last bit depend on the row order
         alpha = (d - lo) * (2.0 / (hi - lo)) - 1.0
-        logistic = 1.0 / (1.0 + (-self.k * (pl.col(self.alpha_col) - self.x_offset)).exp())
-        target = self.y_min + (self.y_max - self.y_min) * logistic
-        return frame.with_columns(alpha.alias(self.alpha_col)).with_columns(
-            target.alias(self.output_col)
+        logistic = 1.0 / (1.0 + (-k * (pl.col(self.alpha_col) - x_offset)).exp())
+        target = y_min + (y_max - y_min) * logistic
+        return frame.with_columns(finite(alpha).alias(self.alpha_col)).with_columns(
+            finite(target).alias(self.output_col)
         )

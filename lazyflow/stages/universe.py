@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from lazyflow.errors import SchemaError
+from lazyflow.exprs import masked, per_symbol, window_value
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite, masked, per_symbol, with_mask
+from lazyflow.stages.base import Stage, with_mask
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,8 @@ class VolumeUniverse(Stage):
 
     - dollar volume: ``dollar_volume_col`` when the panel has it, else
       ``price_col * volume_col`` (set ``dollar_volume_col=None`` to force the product);
-      a NaN, infinite or negative dollar volume counts as missing;
+      a NaN, infinite, negative or absurd (above ``MAX_WINDOW_VALUE`` = 2**53, 9.0e15)
+      dollar volume counts as missing, so the window's sum stays finite and exact;
     - ``trail_volume`` = mean of the symbol's last ``window`` rows of dollar volume
       (nulls skipped; null only if all are null), in date order;
     - per date, over the rows with a trail volume (and ``mask``): rank descending
@@ -76,9 +78,9 @@ class VolumeUniverse(Stage):
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         stage = self.for_schema(frame.collect_schema())
         if stage.dollar_volume_col is None:
-            dollar = finite(pl.col(self.price_col) * pl.col(self.volume_col).cast(pl.Float64))
+            dollar = window_value(pl.col(self.price_col) * pl.col(self.volume_col).cast(pl.Float64))
         else:
-            dollar = finite(pl.col(stage.dollar_volume_col))
+            dollar = window_value(pl.col(stage.dollar_volume_col))
         dollar = pl.when(dollar >= 0).then(dollar)
         trail = per_symbol(
             dollar.rolling_mean(self.window, min_samples=1), self.symbol_col, self.date_col

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from lazyflow.exprs import per_symbol, window_value
 from lazyflow.schema import Kind
-from lazyflow.stages.base import Stage, finite, per_symbol
+from lazyflow.stages.base import Stage
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,10 @@ class EwmaVol(Stage):
     and weights decay with row distance across nulls, i.e.
     ``v[t] = sum_{i<=t, r_i not null} (1-a)^(t-i) r_i^2 / sum (1-a)^(t-i)``.
     So the first two rows of each symbol (null first return, then its lag) and
-    the row after any null return get a null forecast; a NaN or infinite return
-    counts as null. Unit: per-row (daily)
-    volatility of log returns, times ``sqrt(periods_per_year)`` if ``annualise``.
+    the row after any null return get a null forecast; a NaN, infinite or absurd
+    return (beyond +-``MAX_WINDOW_VALUE`` = 2**53) counts as null, so the EWMAs never
+    overflow. Unit: per-row (daily) volatility of log returns, times
+    ``sqrt(periods_per_year)`` if ``annualise``.
     """
 
     short_span: float = 30
@@ -61,7 +63,7 @@ class EwmaVol(Stage):
         return {self.output_col: pl.Float64()}
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        r2 = finite(pl.col(self.returns_col)) ** 2
+        r2 = window_value(pl.col(self.returns_col)) ** 2
 
         def lagged_ewma(span: float) -> pl.Expr:
             return r2.ewm_mean(span=span, adjust=True).shift(1)
