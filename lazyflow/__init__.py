@@ -7,6 +7,7 @@
 """
 
 from lazyflow import costs, presets, testing
+from lazyflow.algebra import Factor, Term, col, cs, lit, ts, where
 from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
@@ -50,6 +51,7 @@ __all__ = [
     "Deciles",
     "DropNulls",
     "EwmaVol",
+    "Factor",
     "FactorAnalysis",
     "ForwardReturns",
     "FundingCarry",
@@ -62,20 +64,26 @@ __all__ = [
     "SchemaError",
     "SigmoidTarget",
     "Stage",
+    "Term",
     "VolumeUniverse",
     "__version__",
     "backtest",
     "backtest_grid",
     "capacity",
+    "col",
     "costs",
+    "cs",
     "factor_report",
     "grid_allocators",
     "grid_pipelines",
     "label_columns",
+    "lit",
     "load_result",
     "presets",
     "scan_panel",
     "sweep",
     "synthetic_panel",
     "testing",
+    "ts",
+    "where",
 ]
