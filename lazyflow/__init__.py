@@ -7,6 +7,7 @@
 """
 
 from lazyflow import costs, presets, testing
+from lazyflow.algebra import Factor, Term, col, cs, lit, ts, where
 from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
@@ -51,6 +52,7 @@ __all__ = [
     "Deciles",
     "DropNulls",
     "EwmaVol",
+    "Factor",
     "FactorAnalysis",
     "ForwardReturns",
     "FundingCarry",
@@ -64,17 +66,21 @@ __all__ = [
     "SigmoidTarget",
     "Stage",
     "SweepResult",
+    "Term",
     "VolumeUniverse",
     "WalkForwardResult",
     "__version__",
     "backtest",
     "backtest_grid",
     "capacity",
+    "col",
     "costs",
+    "cs",
     "factor_report",
     "grid_allocators",
     "grid_pipelines",
     "label_columns",
+    "lit",
     "load_result",
     "presets",
     "scan_panel",
@@ -82,5 +88,7 @@ __all__ = [
     "sweep_result",
     "synthetic_panel",
     "testing",
+    "ts",
     "walk_forward",
+    "where",
 ]

@@ -1,4 +1,4 @@
-"""The ``lazyflow`` command line: demo, run, factor, sweep, explain, ingest.
+"""The ``lazyflow`` command line: demo, run, factor, sweep, explain, download, ingest.
 
 Exit codes: 0 success; 2 usage or config error (including an unusable --out); 1 data
 error (bad or missing data, a schema mismatch, a missing file) or internal error (a Polars

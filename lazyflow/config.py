@@ -9,6 +9,12 @@
     type = "VolumeUniverse"     # a class exported by lazyflow.stages
     window = 30                 # its dataclass fields, by name
 
+    [[stages]]                  # a factor of the algebra (lazyflow.algebra.parse)
+    type = "Factor"
+    name = "momentum"
+    term = "cs.rank(ts.pct_change(close, 30))"
+    mask = "is_universe"
+
     [factor]                    # FactorConfig: the factor analysis (IC, quantiles, turnover)
     score = "carry_score"
     horizons = [1, 5, 20]
@@ -54,6 +60,7 @@ from typing import Any, Literal, Union
 import polars as pl
 
 from lazyflow import stages as _stages
+from lazyflow.algebra import Factor
 from lazyflow.costs import Cost, from_settings
 from lazyflow.data import scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError
@@ -82,7 +89,7 @@ _NOT_CONFIGURABLE = ("frame", "allocator", "progress")
 
 
 def stage_registry() -> dict[str, type[Stage]]:
-    """Every stage class exported by `lazyflow.stages`, by class name."""
+    """Every stage class exported by `lazyflow.stages`, and `Factor`, by class name."""
     found = {}
     for name in _stages.__all__:
         obj = getattr(_stages, name)
@@ -93,6 +100,7 @@ def stage_registry() -> dict[str, type[Stage]]:
             and dataclasses.is_dataclass(obj)
         ):
             found[name] = obj
+    found["Factor"] = Factor  # the factor algebra's stage; its `term` is a formula string
     return found
 
 

@@ -244,7 +244,7 @@ def test_a_custom_stage_in_a_config(tmp_path, capsys):
     # its fields are checked like a built-in's
     for bad, fragment in (
         ("window = 'x'", "stages[9].window: expected an integer, got 'x'"),
-        ("window = 0", "stages[9]: Momentum: parameter 'window' must be an integer >= 1"),
+        ("window = 0", "stages[9]: Momentum: parameter 'window' must be an integer in [1, "),
         ("windw = 3", "did you mean 'window'?"),
     ):
         assert main(["run", str(write(tmp_path, text.replace("window = 3", bad))), "-q"]) == 2

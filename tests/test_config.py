@@ -284,6 +284,8 @@ def _value_for(hint: str, draw):
         return tuple(draw(st.lists(st.integers(1, 10), min_size=1, max_size=4)))
     if base == "tuple[str, ...]":
         return tuple(draw(st.lists(names, min_size=1, max_size=3)))
+    if base == "Term | str":  # Factor's formula
+        return draw(st.sampled_from(["close", "cs.rank(ts.delta(close, 5))", "ts.mean(x, -1)"]))
     raise AssertionError(f"no strategy for {hint}")
 
 
@@ -292,7 +294,11 @@ def stage_tables(draw):
     name = draw(st.sampled_from(sorted(stage_registry())))
     cls = stage_registry()[name]
     fields = [f for f in dataclasses.fields(cls) if f.init]
-    chosen = draw(st.lists(st.sampled_from(fields), unique_by=lambda f: f.name)) if fields else []
+    required = [f for f in fields if f.default is dataclasses.MISSING]  # Factor's name, term
+    optional = [f for f in fields if f not in required]
+    chosen = required + (
+        draw(st.lists(st.sampled_from(optional), unique_by=lambda f: f.name)) if optional else []
+    )
     values = {f.name: _value_for(str(f.type), draw) for f in chosen}
     return cls, values
 

@@ -84,7 +84,6 @@ def test_every_field_has_wrong_values():
     [
         (lf.SigmoidTarget, "keep_deciles", [1, 10]),
         (lf.FundingCarry, "mask", None),
-        (lf.FundingCarry, "symbol_col", None),
         (lf.VolumeUniverse, "dollar_volume_col", None),
         (lf.SigmoidTarget, "lo", 0),
         (lf.EwmaVol, "short_span", 2.5),

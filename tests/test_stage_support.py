@@ -167,8 +167,9 @@ def ref_carry(
         if standardize:
             if len(clipped) < 2:
                 continue
-            mean = sum(clipped) / len(clipped)
-            std = math.sqrt(sum((v - mean) ** 2 for v in clipped) / (len(clipped) - 1))
+            # exact sums rounded once (lazyflow's `exact_sum`; the seed added in row order)
+            mean = math.fsum(clipped) / len(clipped)
+            std = math.sqrt(math.fsum((v - mean) ** 2 for v in clipped) / (len(clipped) - 1))
             clipped = [(v - mean) / (std + 1e-8) for v in clipped]
         for i, v in zip(live, clipped, strict=True):
             out[i] = v

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import polars as pl
 
-from lazyflow.exprs import finite, masked, window_value
+from lazyflow.exprs import exact_sum, finite, masked, window_value
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage, with_mask
 
@@ -29,9 +28,9 @@ class FundingCarry(Stage):
     annualised) before standardising, standard deviations after. Non-finite or
     absurd funding (NaN, inf, beyond +-``MAX_WINDOW_VALUE`` = 2**53) counts as
     missing, so the per-date sums never overflow and the score is finite or null.
-    The per-date mean and std (``sqrt(sum((v - mean)^2) / (n - 1))``) add the
-    values one by one in ``symbol_col`` order, so the score does not depend on the
-    row order (without that column in the frame they add in row order).
+    The per-date sums of the mean and the std (``sqrt(sum((v - mean)^2) / (n - 1))``)
+    are `exact_sum`: the exact sum rounded once, so the score has the same bits in any row
+    order and thread count.
     """
 
     winsor: float = 0.05
@@ -42,7 +41,6 @@ class FundingCarry(Stage):
     output_col: str = "carry_score"
     mask: str | None = None
     date_col: str = "date"
-    symbol_col: str | None = "symbol"
 
     def check(self) -> None:
         self.number("winsor", low=0, high=0.5, high_open=True)
@@ -51,16 +49,7 @@ class FundingCarry(Stage):
         self.number("periods_per_year", low=0, low_open=True, integer=True)
 
     def inputs(self) -> dict[str, Kind]:
-        keys = {self.date_col: Kind.DATE, self.funding_col: Kind.NUMERIC}
-        if self.symbol_col is not None:
-            keys[self.symbol_col] = Kind.SYMBOL
-        return with_mask(keys, self.mask)
-
-    def for_schema(self, schema: Mapping[str, pl.DataType]) -> FundingCarry:
-        """This stage with ``symbol_col=None`` when `schema` lacks that column."""
-        if self.symbol_col is None or self.symbol_col in schema:
-            return self
-        return replace(self, symbol_col=None)
+        return with_mask({self.date_col: Kind.DATE, self.funding_col: Kind.NUMERIC}, self.mask)
 
     def outputs(self) -> dict[str, pl.DataType]:
         return {self.output_col: pl.Float64()}
@@ -81,17 +70,9 @@ class FundingCarry(Stage):
             ).alias(out)
         )
         if self.standardize:
-            symbol = self.for_schema(frame.collect_schema()).symbol_col
-
-            def total(x: pl.Expr) -> pl.Expr:
-                """The date's sum of `x`, added one by one in symbol order: the same bits
-                whatever the row order or the path Polars takes (a plain sum's is not)."""
-                x = x.fill_null(0.0)
-                return (x if symbol is None else x.sort_by(symbol)).cum_sum().last()
-
             n = score.count()
-            centred = score - (total(score) / n).over(by)
+            centred = score - (exact_sum(score) / n).over(by)
             frame = frame.with_columns(centred.alias(out)).with_columns(
-                (score / ((total(score**2) / (n - 1)).sqrt().over(by) + STD_EPS)).alias(out)
+                (score / ((exact_sum(score**2) / (n - 1)).sqrt().over(by) + STD_EPS)).alias(out)
             )
         return frame.with_columns(finite(score).alias(out))
