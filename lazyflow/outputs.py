@@ -46,6 +46,8 @@ OUTPUT_NAMES = frozenset(
         "sweep.parquet",
         "result.json",
         "capacity.parquet",
+        "walk_forward.parquet",
+        "walk_forward_windows.parquet",
     }
 )
 _TMP = ".lazyflow-tmp-"
