@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 
 import lazyflow as lf
-from lazyflow import cli
 from lazyflow.cli import main
+from lazyflow.cli import run as run_commands
 
 CONFIG = """
 [data]
@@ -171,7 +171,7 @@ def test_a_polars_panic_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     def panic(*args, **kwargs):
         raise pl.exceptions.PanicException("year 55969 is out of range")
 
-    monkeypatch.setattr(cli, "backtest", panic)
+    monkeypatch.setattr(run_commands, "backtest", panic)
     assert main(["demo", "--symbols", "20", "--days", "90", "--out", str(tmp_path / "o")]) == 1
     line = one_line(capsys.readouterr().err)
     assert "internal error" in line and "PanicException" in line and "55969" in line

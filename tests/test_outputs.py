@@ -13,6 +13,8 @@ import pytest
 
 import lazyflow as lf
 from lazyflow import cli
+from lazyflow.cli import run as run_commands
+from lazyflow.cli import sweep as sweep_commands
 from lazyflow.outputs import check_folder, staged_file, staged_folder
 
 SMALL = ["--symbols", "20", "--days", "90", "-q"]
@@ -109,7 +111,7 @@ def test_an_immutable_folder_is_refused_before_any_work(tmp_path, capsys, monkey
     if not chattr("+i", locked):
         pytest.skip("chattr +i is not available here")
     try:
-        monkeypatch.setattr(cli, "backtest", lambda *a, **k: pytest.fail("work started"))
+        monkeypatch.setattr(run_commands, "backtest", lambda *a, **k: pytest.fail("work started"))
         assert cli.main(["demo", *SMALL, "--out", str(target)]) == 2
         assert "cannot write there" in capsys.readouterr().err
     finally:
@@ -131,7 +133,7 @@ def test_a_read_only_folder_is_refused(tmp_path, capsys):
 def test_out_an_existing_file_exits_2_before_any_work(tmp_path, capsys, monkeypatch):
     afile = tmp_path / "report.txt"
     afile.write_text("x")
-    monkeypatch.setattr(cli, "backtest", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(run_commands, "backtest", lambda *a, **k: pytest.fail("work started"))
     assert cli.main(["demo", *SMALL, "--out", str(afile)]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
     assert afile.read_text() == "x"
@@ -143,7 +145,7 @@ def test_a_run_that_fails_late_leaves_the_old_output(old_output, monkeypatch, ca
     def broken_report(*args, **kwargs):
         raise lf.LazyflowError("write_report: cannot draw dates in year 1")
 
-    monkeypatch.setattr(cli, "write_report", broken_report)
+    monkeypatch.setattr(run_commands, "write_report", broken_report)
     assert cli.main(["demo", *SMALL, "--seed", "2", "--out", str(out)]) == 1
     assert "year 1" in capsys.readouterr().err
     assert snapshot(out) == before
@@ -159,7 +161,7 @@ def test_an_internal_error_and_a_panic_leave_the_old_output(old_output, monkeypa
         def fail(*args, exc=exc, **kwargs):
             raise exc
 
-        monkeypatch.setattr(cli, "write_result", fail)
+        monkeypatch.setattr(run_commands, "write_result", fail)
         assert cli.main(["demo", *SMALL, "--seed", "3", "--out", str(out)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "internal error" in err and "Traceback" not in err
@@ -183,7 +185,7 @@ def test_a_sweep_that_fails_late_leaves_the_old_output(tmp_path, monkeypatch, ca
     def boom(*args, **kwargs):  # after sweep.parquet is written, as a duplicate grid value was
         raise lf.LazyflowError("write_sweep_report: crashed after all the work")
 
-    monkeypatch.setattr(cli, "write_sweep_report", boom)
+    monkeypatch.setattr(sweep_commands, "write_sweep_report", boom)
     assert cli.main(["sweep", str(config), "--out", str(out), "--jobs", "1"]) == 1
     assert "crashed after all the work" in capsys.readouterr().err
     assert snapshot(out) == {"sweep.parquet": b"an earlier sweep"}
