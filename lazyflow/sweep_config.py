@@ -45,8 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from lazyflow import config as _config
-from lazyflow.config import RunConfig
+from lazyflow.config import RunConfig, parse_config
+from lazyflow.config.stages import stage_class
+from lazyflow.config.toml import read_toml
+from lazyflow.config.values import check_keys, coerce, keyword_arguments, show
 from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.allocator import BufferedAllocator
@@ -138,7 +140,7 @@ class SweepConfig:
 def load_sweep_config(path: str | Path) -> SweepConfig:
     """Read and parse a sweep config file (relative data paths resolve against its folder)."""
     path = Path(path)
-    return parse_sweep_config(_config.read_toml(path), base_dir=path.parent)
+    return parse_sweep_config(read_toml(path), base_dir=path.parent)
 
 
 def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> SweepConfig:
@@ -147,8 +149,8 @@ def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
     settings = raw.pop("sweep", {})
     walk = _walk_forward(raw.pop("walk_forward", None))
     if not isinstance(settings, Mapping):
-        raise ConfigError(f"[sweep] must be a table, got {_config._show(settings)}")
-    _config._check_keys(settings, SWEEP_KEYS, "sweep.", "key")
+        raise ConfigError(f"[sweep] must be a table, got {show(settings)}")
+    check_keys(settings, SWEEP_KEYS, "sweep.", "key")
     if "capacity" in raw:
         raise ConfigError("[capacity]: a sweep does not draw capacity curves; use lazyflow run")
     allocator_table = raw.get("allocator", {})
@@ -167,7 +169,7 @@ def parse_sweep_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> 
             if grid:
                 stage_grid[i] = grid
         raw["stages"] = fixed_tables
-    run = _config.parse_config(raw, base_dir)
+    run = parse_config(raw, base_dir)
     config = SweepConfig(
         run=run,
         stage_grid=stage_grid,
@@ -197,14 +199,12 @@ def _walk_forward(table: Any) -> dict[str, Any] | None:
     if table is None:
         return None
     if not isinstance(table, Mapping):
-        raise ConfigError(f"[walk_forward] must be a table, got {_config._show(table)}")
-    _config._check_keys(table, tuple(WALK_FORWARD_KEYS), "walk_forward.", "key")
+        raise ConfigError(f"[walk_forward] must be a table, got {show(table)}")
+    check_keys(table, tuple(WALK_FORWARD_KEYS), "walk_forward.", "key")
     for key in ("train", "test"):
         if key not in table:
             raise ConfigError(f"walk_forward.{key}: missing (rebalance dates, an integer)")
-    out = {
-        k: _config._coerce(v, WALK_FORWARD_KEYS[k], f"walk_forward.{k}") for k, v in table.items()
-    }
+    out = {k: coerce(v, WALK_FORWARD_KEYS[k], f"walk_forward.{k}") for k, v in table.items()}
     defaults = {"step": None, "purge": 0, "metric": "sharpe", "expanding": False}
     check_settings(**(defaults | out))
     return out
@@ -225,8 +225,8 @@ def _grids(cls: type, table: Mapping[str, Any], where: str) -> tuple[dict, dict[
     for key in keys:
         values = []
         for j, item in enumerate(table[key]):
-            _config._coerce(item, hints[key], f"{where}.{key}[{j}]")  # names the bad item
-            obj = cls(**_config._kwargs(cls, params | {key: item}, where))
+            coerce(item, hints[key], f"{where}.{key}[{j}]")  # names the bad item
+            obj = cls(**keyword_arguments(cls, params | {key: item}, where))
             try:
                 obj.check()
             except ConfigError as exc:
@@ -240,7 +240,7 @@ def _grids(cls: type, table: Mapping[str, Any], where: str) -> tuple[dict, dict[
 def _stage_class(kind: Any, base_dir: Path | None) -> type | None:
     """The stage class a ``[[stages]] type`` names (a user's too), or None if it names none."""
     try:
-        return _config.stage_class(kind, "stages", base_dir)
+        return stage_class(kind, "stages", base_dir)
     except ConfigError:
         return None
 
@@ -260,4 +260,4 @@ _UNIONS = (typing.Union, types.UnionType)
 def _setting(settings: Mapping[str, Any], key: str, hint: Any, default: Any) -> Any:
     if key not in settings:
         return default
-    return _config._coerce(settings[key], hint, f"sweep.{key}")
+    return coerce(settings[key], hint, f"sweep.{key}")

@@ -45,22 +45,26 @@ for analytics only: a config may list them only after every other stage, and no
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import importlib
 import inspect
-import sys
-import tomllib
-import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import polars as pl
 
-from lazyflow import stages as _stages
-from lazyflow.algebra import Factor
+from lazyflow.config.stages import parse_stages, stage_registry
+from lazyflow.config.toml import read_toml
+from lazyflow.config.values import (
+    NOT_CONFIGURABLE,
+    build,
+    check_keys,
+    choices,
+    coerce,
+    keyword_arguments,
+    show,
+)
 from lazyflow.costs import Cost, from_settings
 from lazyflow.data import scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError
@@ -73,9 +77,23 @@ from lazyflow.stages.base import Stage
 from lazyflow.stages.labels import ForwardReturns, check_horizons, label_columns
 from lazyflow.version import __version__
 
+__all__ = [
+    "DataConfig",
+    "FactorConfig",
+    "RunConfig",
+    "load_config",
+    "parse_config",
+    "read_toml",
+    "stage_registry",
+]
+
 SECTIONS = ("data", "stages", "factor", "allocator", "backtest", "capacity", "output")
+
+
 #: Horizons of the ForwardReturns stage that the factor analysis appends by default.
 DEFAULT_HORIZONS = (1, 5, 20)
+
+
 #: The [data] keys that each source accepts (besides `source`).
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "synthetic": ("n_symbols", "n_days", "seed"),
@@ -83,25 +101,9 @@ SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "parquet": ("path", "rename", "date_col", "symbol_col", "dedupe"),
     "binance": ("path", "symbols", "interval"),
 }
+
+
 SOURCES = tuple(SOURCE_KEYS)
-#: Arguments of `lf.backtest` that a config does not set.
-_NOT_CONFIGURABLE = ("frame", "allocator", "progress")
-
-
-def stage_registry() -> dict[str, type[Stage]]:
-    """Every stage class exported by `lazyflow.stages`, and `Factor`, by class name."""
-    found = {}
-    for name in _stages.__all__:
-        obj = getattr(_stages, name)
-        if (
-            isinstance(obj, type)
-            and issubclass(obj, Stage)
-            and obj is not Stage
-            and dataclasses.is_dataclass(obj)
-        ):
-            found[name] = obj
-    found["Factor"] = Factor  # the factor algebra's stage; its `term` is a formula string
-    return found
 
 
 @dataclass(frozen=True)
@@ -250,57 +252,8 @@ def _backtest_defaults() -> dict[str, Any]:
     return {
         p.name: p.default
         for p in inspect.signature(backtest).parameters.values()
-        if p.name not in _NOT_CONFIGURABLE
+        if p.name not in NOT_CONFIGURABLE
     }
-
-
-#: The largest config file read, in bytes (a config is a few kB; this bounds a wrong path).
-MAX_CONFIG_BYTES = 1 << 24
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """A TOML file's tables. `DataError` if it cannot be read (missing, unreadable);
-    `ConfigError` if it is not a regular file (a folder, /dev/zero, a FIFO: never read, so
-    never a hang), larger than `MAX_CONFIG_BYTES`, not UTF-8, not TOML or nested too deep."""
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise ConfigError(f"config {path}: not a regular file")
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"config {path}: larger than {MAX_CONFIG_BYTES:,} bytes")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"config {path}: cannot read ({exc.strerror})") from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config {path}: not UTF-8 text (byte {exc.start})") from exc
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path}: invalid TOML: {exc}") from exc
-    except RecursionError as exc:
-        raise ConfigError(f"config {path}: nested too deeply to parse") from exc
-    if _depth(raw) > MAX_DEPTH:
-        raise ConfigError(f"config {path}: nested deeper than {MAX_DEPTH} levels")
-    return raw
-
-
-#: The deepest nesting of tables and arrays a config may have (real ones have about 4).
-MAX_DEPTH = 32
-
-
-def _depth(value: Any) -> int:
-    """How deeply tables and arrays nest in `value` (0 for a scalar), without recursion."""
-    deepest, todo = 0, [(value, 0)]
-    while todo:
-        item, depth = todo.pop()
-        if isinstance(item, Mapping | list):
-            deepest = max(deepest, depth + 1)
-            todo.extend(
-                (v, depth + 1) for v in (item.values() if isinstance(item, Mapping) else item)
-            )
-    return deepest
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -311,26 +264,26 @@ def load_config(path: str | Path) -> RunConfig:
 
 def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> RunConfig:
     """Parse a config mapping (as `tomllib` returns it); see the module docstring."""
-    _check_keys(raw, SECTIONS, "", "section")
+    check_keys(raw, SECTIONS, "", "section")
     for section in ("data", "allocator", "backtest", "capacity", "output"):
         if section in raw and not isinstance(raw[section], Mapping):
-            raise ConfigError(f"[{section}] must be a table, got {_show(raw[section])}")
+            raise ConfigError(f"[{section}] must be a table, got {show(raw[section])}")
     data = _parse_data(raw.get("data", {}), base_dir)
-    stage_list = _parse_stages(raw.get("stages", []), base_dir)
-    factor = FactorConfig(**_kwargs(FactorConfig, raw.get("factor", {}), "factor"))
+    stage_list = parse_stages(raw.get("stages", []), base_dir)
+    factor = FactorConfig(**keyword_arguments(FactorConfig, raw.get("factor", {}), "factor"))
     factor.check()
-    allocator = _build(BufferedAllocator, raw.get("allocator", {}), "allocator")
+    allocator = build(BufferedAllocator, raw.get("allocator", {}), "allocator")
     bt_table = dict(raw.get("backtest", {}))
     cost_tables = bt_table.pop("costs", None)
-    bt = _kwargs(backtest, bt_table, "backtest", skip=_NOT_CONFIGURABLE)
+    bt = keyword_arguments(backtest, bt_table, "backtest", skip=NOT_CONFIGURABLE)
     if cost_tables is not None:
         bt["costs"] = from_settings(cost_tables, "backtest.costs")
     capacity = raw.get("capacity", {})
-    _check_keys(capacity, ("navs",), "capacity.", "key")
+    check_keys(capacity, ("navs",), "capacity.", "key")
     navs = check_navs(capacity["navs"], "capacity.navs") if "navs" in capacity else ()
     output = raw.get("output", {})
-    _check_keys(output, ("dir",), "output.", "key")
-    out_dir = Path(_coerce(output["dir"], str, "output.dir")) if "dir" in output else None
+    check_keys(output, ("dir",), "output.", "key")
+    out_dir = Path(coerce(output["dir"], str, "output.dir")) if "dir" in output else None
     config = RunConfig(data, stage_list, allocator, bt, out_dir, factor, navs)
     _check_labels(config)
     return config
@@ -372,179 +325,13 @@ def _check_labels(config: RunConfig) -> None:
 def _parse_data(table: Mapping[str, Any], base_dir: Path | None) -> DataConfig:
     source = table.get("source", "synthetic")
     if source not in SOURCES:
-        raise ConfigError(f"data.source: {_show(source)} is not one of {_choices(SOURCES)}")
-    _check_keys(table, ("source", *SOURCE_KEYS[source]), "data.", f"key for source '{source}'")
+        raise ConfigError(f"data.source: {show(source)} is not one of {choices(SOURCES)}")
+    check_keys(table, ("source", *SOURCE_KEYS[source]), "data.", f"key for source '{source}'")
     hints = typing.get_type_hints(DataConfig)
-    values = {k: _coerce(v, hints[k], f"data.{k}") for k, v in table.items()}
+    values = {k: coerce(v, hints[k], f"data.{k}") for k, v in table.items()}
     if source != "synthetic":
         if "path" not in values:
             raise ConfigError(f"data.path: required for source '{source}'")
         path = Path(values["path"]).expanduser()
         values["path"] = str(path if base_dir is None or path.is_absolute() else base_dir / path)
     return DataConfig(**values)
-
-
-def _parse_stages(tables: Any, base_dir: Path | None = None) -> tuple[Stage, ...]:
-    if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
-        raise ConfigError("stages: must be an array of tables, written [[stages]]")
-    built = []
-    for i, table in enumerate(tables, start=1):
-        where = f"stages[{i}]"
-        cls = stage_class(table.get("type"), where, base_dir)
-        params = {k: v for k, v in table.items() if k != "type"}
-        built.append(_build(cls, params, where))
-    return tuple(built)
-
-
-def stage_class(kind: Any, where: str, base_dir: Path | None = None) -> type[Stage]:
-    """The class a ``[[stages]] type`` names: a built-in's name (`stage_registry`), or
-    ``"module.path:ClassName"`` for a user's `Stage` subclass, imported with the config's
-    folder `base_dir` searched first. It must be a dataclass deriving from `lazyflow.Stage`."""
-    registry = stage_registry()
-    if kind is None:
-        raise ConfigError(f"{where}.type: missing; one of {_choices(registry)}")
-    if not isinstance(kind, str):
-        raise ConfigError(f"{where}.type: expected a string, got {_show(kind)}")
-    if kind in registry:
-        return registry[kind]
-    if ":" not in kind:
-        raise ConfigError(
-            f"{where}.type: unknown stage {kind!r}{_near(kind, registry)}; one of "
-            f"{_choices(registry)}, or 'package.module:ClassName' for your own Stage subclass"
-        )
-    module_name, _, name = kind.partition(":")
-    module = _import(module_name, f"{where}.type", base_dir)
-    cls = getattr(module, name, None)
-    if cls is None:
-        names = [n for n in dir(module) if not n.startswith("_")]
-        raise ConfigError(
-            f"{where}.type: module '{module_name}' has no {name!r}{_near(name, names)}"
-        )
-    if not (isinstance(cls, type) and issubclass(cls, Stage) and dataclasses.is_dataclass(cls)):
-        raise ConfigError(
-            f"{where}.type: {kind!r} is not a lazyflow stage: a stage in a config must be a "
-            "dataclass subclass of lazyflow.Stage (@dataclass(frozen=True) class X(lf.Stage))"
-        )
-    return cls
-
-
-def _import(module_name: str, where: str, base_dir: Path | None) -> types.ModuleType:
-    """Import `module_name`, with `base_dir` first on ``sys.path`` during the import."""
-    added = base_dir is not None and str(base_dir) not in sys.path
-    if added:
-        sys.path.insert(0, str(base_dir))
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{where}: cannot import module '{module_name}' ({exc})") from exc
-    except Exception as exc:
-        problem = f"{type(exc).__name__}: {exc}"
-        raise ConfigError(f"{where}: importing module '{module_name}' failed ({problem})") from exc
-    finally:
-        if added:
-            sys.path.remove(str(base_dir))
-
-
-def _build(cls: type, params: Mapping[str, Any], where: str) -> Any:
-    """Instantiate dataclass `cls` from `params`, then run its parameter `check()`."""
-    obj = cls(**_kwargs(cls, params, where))
-    check = getattr(obj, "check", None)
-    if check is not None:
-        try:
-            check()
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from exc
-    return obj
-
-
-def _kwargs(
-    target: Callable[..., Any], params: Mapping[str, Any], where: str, skip: Sequence[str] = ()
-) -> dict[str, Any]:
-    """Check `params` against the keyword parameters of `target` and coerce each value."""
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"[{where}] must be a table, got {_show(params)}")
-    hints = typing.get_type_hints(target)
-    names = [
-        p.name
-        for p in inspect.signature(target).parameters.values()
-        if p.name not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    label = getattr(target, "__name__", where)
-    _check_keys(params, names, f"{where}.", f"parameter of {label}")
-    return {k: _coerce(v, hints.get(k, Any), f"{where}.{k}") for k, v in params.items()}
-
-
-def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], prefix: str, what: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(
-                f"{prefix}{key}: unknown {what}{_near(key, allowed)}; allowed: {_choices(allowed)}"
-            )
-
-
-def _near(name: str, allowed: Any) -> str:
-    """`` (did you mean 'winsor'?)`` for the allowed name nearest to `name`, else ""."""
-    close = difflib.get_close_matches(str(name), [str(a) for a in allowed], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """`value` converted to type `hint`, or a ConfigError naming `where` and the expected type."""
-    if hint is Any:
-        return value
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        options = [a for a in args if a is not type(None)]
-        if value is False and len(options) < len(args) and bool not in options:
-            return None
-        for option in options:
-            try:
-                return _coerce(value, option, where)
-            except ConfigError:
-                if len(options) == 1 and isinstance(value, list | Mapping):
-                    raise  # Optional[container]: the message names the bad element
-    elif origin is Literal:
-        if value in args:
-            return value
-    elif hint is bool or hint is str:
-        if isinstance(value, hint):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif origin in (tuple, list, Sequence) and isinstance(value, list):
-        item = args[0] if args else Any
-        items = [_coerce(v, item, f"{where}[{j}]") for j, v in enumerate(value)]
-        return items if origin is list else tuple(items)
-    elif origin in (dict, Mapping) and isinstance(value, Mapping):
-        item = args[1] if args else Any
-        return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
-    raise ConfigError(f"{where}: expected {_describe(hint)}, got {_show(value)}")
-
-
-def _describe(hint: Any) -> str:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        options = [_describe(a) for a in args if a is not type(None)]
-        if type(None) in args:
-            options.append("false (None)")
-        return " or ".join(options)
-    if origin is Literal:
-        return f"one of {_choices(args)}"
-    if origin in (tuple, list, Sequence):
-        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
-    if origin in (dict, Mapping):
-        return "a table"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    return names.get(hint, getattr(hint, "__name__", str(hint)))
-
-
-def _choices(options: Any) -> str:
-    return ", ".join(repr(o) if not isinstance(o, str) else o for o in options)
-
-
-def _show(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
