@@ -42,7 +42,7 @@ from lazyflow.config import RunConfig
 from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.allocator import BufferedAllocator
-from lazyflow.portfolio.backtest import SUMMARY_INPUTS, summary_stats
+from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
 from lazyflow.sweeps import ENGINES, grid_allocators, grid_pipelines, stage_column
 
 #: The keys of the [sweep] section.
