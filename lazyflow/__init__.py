@@ -22,7 +22,7 @@ from lazyflow.portfolio import (
     backtest_grid,
     capacity,
 )
-from lazyflow.results import load_result
+from lazyflow.portfolio.backtest import load_result
 from lazyflow.schema import Kind
 from lazyflow.stages import (
     Deciles,

@@ -1,5 +1,7 @@
-"""Results you can keep: `save_result` / `load_result` (Parquet and JSON), `report_result`
-(the tear sheet of any result) and `describe_result` (``repr(result)``).
+"""Results you can keep: `save_result` / `read_result` (Parquet and JSON; `lf.load_result`
+builds the `BacktestResult` from what `read_result` reads), `report_result` (the tear sheet of
+any result) and `describe_result` (``repr(result)``). This module never imports the backtest:
+it reads a result through its dataclass fields and `ReportedResult`.
 
 A saved result is a folder: one Parquet file per frame of the result (``metrics.parquet``,
 ``book.parquet``) and ``result.json`` with every other field (the allocator as its class
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,10 @@ import polars as pl
 
 from lazyflow.errors import DataError
 from lazyflow.outputs import staged_folder
-from lazyflow.portfolio.backtest import BacktestResult
 from lazyflow.report.format import format_stat
+from lazyflow.report.result import ReportedResult
 from lazyflow.reprs import stage_settings
+from lazyflow.version import __version__
 
 RESULT_JSON = "result.json"
 #: Version of the saved layout; `load_result` reads this version only.
@@ -32,11 +35,9 @@ FORMAT = 1
 HEADLINE = ("total_return", "cagr", "sharpe", "max_drawdown")
 
 
-def write_result(result: BacktestResult, folder: Path) -> list[str]:
-    """Write `result` into the existing `folder` (not atomic: see `save_result`); return the
-    names of the files written."""
-    from lazyflow import __version__
-
+def write_result(result: Any, folder: Path) -> list[str]:
+    """Write `result` (a dataclass instance, e.g. a `BacktestResult`) into the existing `folder`
+    (not atomic: see `save_result`); return the names of the files written."""
     fields, frames = {}, []
     for f in dataclasses.fields(result):
         value = getattr(result, f.name)
@@ -51,7 +52,7 @@ def write_result(result: BacktestResult, folder: Path) -> list[str]:
     return [f"{name}.parquet" for name in frames] + [RESULT_JSON]
 
 
-def save_result(result: BacktestResult, path: str | Path) -> Path:
+def save_result(result: Any, path: str | Path) -> Path:
     """Save `result` into the folder `path` (created, or replaced if it holds only lazyflow
     outputs); return the folder."""
     with staged_folder(Path(path), "save") as folder:
@@ -59,8 +60,9 @@ def save_result(result: BacktestResult, path: str | Path) -> Path:
     return Path(path)
 
 
-def load_result(path: str | Path) -> BacktestResult:
-    """The `BacktestResult` saved in folder `path` (by `save_result` or `lazyflow run`)."""
+def read_result(path: str | Path, names: Collection[str]) -> dict[str, Any]:
+    """The fields of the result saved in folder `path` (by `save_result` or `lazyflow run`),
+    by name; each must be one of `names` (the result class's fields)."""
     folder = Path(path)
     meta = folder / RESULT_JSON
     if not meta.is_file():
@@ -71,7 +73,6 @@ def load_result(path: str | Path) -> BacktestResult:
         raise DataError(f"load_result: cannot read {meta}: {exc}") from exc
     if not isinstance(record, Mapping) or record.get("format") != FORMAT:
         raise DataError(f"load_result: {meta} is not a lazyflow result of format {FORMAT}")
-    names = {f.name for f in dataclasses.fields(BacktestResult)}
     values: dict[str, Any] = {}
     for name in record["frames"]:
         try:
@@ -79,14 +80,14 @@ def load_result(path: str | Path) -> BacktestResult:
         except (OSError, pl.exceptions.PolarsError) as exc:
             raise DataError(f"load_result: cannot read {name}.parquet in {folder}: {exc}") from exc
     values |= {k: _decode(v, k) for k, v in record["fields"].items()}
-    unknown = set(values) - names
+    unknown = set(values).difference(names)
     if unknown:
         raise DataError(f"load_result: {meta} has fields this lazyflow does not know: {unknown}")
-    return BacktestResult(**values)
+    return values
 
 
 def report_result(
-    result: BacktestResult,
+    result: ReportedResult,
     path: str | Path,
     frame: pl.DataFrame | None = None,
     pipeline: Sequence[Any] | None = None,
@@ -109,7 +110,7 @@ def report_result(
     return Path(path) / "report.html"
 
 
-def describe_result(result: BacktestResult) -> str:
+def describe_result(result: ReportedResult) -> str:
     """``BacktestResult(first..last, n dates: total return +57.8%, ...)``."""
     metrics = result.metrics
     if metrics.height == 0:

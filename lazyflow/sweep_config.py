@@ -52,7 +52,7 @@ from lazyflow.config.values import check_keys, coerce, keyword_arguments, show
 from lazyflow.errors import ConfigError
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.allocator import BufferedAllocator
-from lazyflow.portfolio.backtest import SUMMARY_INPUTS, summary_stats
+from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
 from lazyflow.sweeps import (
     ENGINES,
     check_distinct,

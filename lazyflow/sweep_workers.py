@@ -64,7 +64,8 @@ def run_local(
     evaluate: Callable[..., pl.DataFrame],
 ) -> list[pl.DataFrame]:
     """`evaluate(panel, *task)` for every task: in this process with one worker, else in a
-    pool of `workers` spawned processes (which run `lazyflow.sweeps.evaluate`)."""
+    pool of `workers` spawned processes (`evaluate` must then be a module-level function: it
+    is pickled by reference)."""
     if workers > 1:
         reason = _why_workers_cannot_start()
         if reason is not None:
@@ -93,7 +94,7 @@ def run_local(
         path = Path(folder) / "panel.pickle"
         with path.open("wb") as file:
             pickle.dump(collected(panel), file, protocol=pickle.HIGHEST_PROTOCOL)
-        return _pool_run(tasks, workers, str(path), tick)
+        return _pool_run(tasks, workers, str(path), tick, evaluate)
 
 
 def collected(panel: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -103,14 +104,22 @@ def collected(panel: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     return panel if isinstance(panel, pl.DataFrame) else collect(panel, "sweep")
 
 
-def _pool_run(tasks: list[tuple], workers: int, panel_path: str, tick: Ticker) -> list[Any]:
+def _pool_run(
+    tasks: list[tuple],
+    workers: int,
+    panel_path: str,
+    tick: Ticker,
+    evaluate: Callable[..., pl.DataFrame],
+) -> list[Any]:
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(panel_path,)
     )
     try:
         with _sigint_ignored():  # the workers start ignoring Ctrl-C (inherited through exec)
-            futures = {pool.submit(_evaluate_kept, *task): i for i, task in enumerate(tasks)}
+            futures = {
+                pool.submit(_evaluate_kept, evaluate, *task): i for i, task in enumerate(tasks)
+            }
         results: list[Any] = [None] * len(tasks)
         for future in as_completed(futures):
             results[futures[future]] = future.result()
@@ -212,8 +221,10 @@ def _start_worker(panel_path: str) -> None:
 
 
 def _evaluate_kept(
-    pipeline: Pipeline, allocators: Sequence[BufferedAllocator], options: Mapping[str, Any]
+    evaluate: Callable[..., pl.DataFrame],
+    pipeline: Pipeline,
+    allocators: Sequence[BufferedAllocator],
+    options: Mapping[str, Any],
 ) -> pl.DataFrame:
-    from lazyflow.sweeps import evaluate
-
+    """`evaluate` on the worker's panel."""
     return evaluate(_KEPT[0], pipeline, allocators, options)

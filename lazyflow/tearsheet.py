@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from lazyflow.portfolio.backtest import SUMMARY_INPUTS, summary_stats
+from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: Windows, in dates, of the rolling Sharpe ratios.

@@ -41,10 +41,10 @@ from lazyflow.errors import ConfigError, DataError
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.account import walk
 from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights, grid_settings
-from lazyflow.portfolio.backtest import summary_stats
 from lazyflow.portfolio.grid import GridResult, backtest_grid, check_grid, check_schema
 from lazyflow.portfolio.run import prepare, rates_at
 from lazyflow.portfolio.scan import Rows, marks, scan, settle
+from lazyflow.portfolio.summary import summary_stats
 from lazyflow.sweeps import _allocators, _distinct, _pipelines
 
 #: Allocator fields of the rebalance step (caps, open rule): one book switching allocators

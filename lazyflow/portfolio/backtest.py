@@ -43,8 +43,8 @@ Conventions (the notebook's Backtester, plus DESIGN.md's differences 3-10):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,13 +53,13 @@ import polars as pl
 
 from lazyflow.costs import DEFAULT_FEE, Cost, Rates
 from lazyflow.costs import describe as describe_costs
-from lazyflow.errors import ConfigError
-from lazyflow.portfolio.allocator import BufferedAllocator, finite_number
+from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.attribution import Attribution
 from lazyflow.portfolio.checks import ROW_REASONS, first_bad_metric, nav_error
 from lazyflow.portfolio.frame import Panel, check_frame, check_parameters
 from lazyflow.portfolio.run import BAD_COST_INPUT, prepare, rates_at, row_cost, run_scan
 from lazyflow.portfolio.scan import Rows, Scan, Settled
+from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
 
 #: The keys of `BacktestResult.dropped`, in the order rows are checked (the row checks are
 #: `checks.drop_reason`'s, shared with `Pipeline.audit`).
@@ -184,7 +184,9 @@ class BacktestResult:
         columns = {name: self.metrics[name].to_numpy() for name in SUMMARY_INPUTS}
         return summary_stats(columns, self.init_nav, ppy)
 
-    # Keeping and showing a result: thin wrappers of lazyflow.results
+    # Keeping and showing a result: thin wrappers of lazyflow.results, imported when called
+    # (it loads the report package, whose factor section imports the stages and the pipeline,
+    # which import this package: at the top here, `import lazyflow` would not finish)
     def save(self, path: str | Path) -> Path:
         """Save into folder `path` (Parquet and JSON); `lf.load_result(path)` reads it back."""
         from lazyflow.results import save_result
@@ -210,77 +212,12 @@ class BacktestResult:
         return describe_result(self)
 
 
-#: The metrics columns that `summary_stats` reads.
-SUMMARY_INPUTS = (
-    "nav",
-    "daily_return",
-    "drawdown",
-    "turnover_pct",
-    "gross_exposure",
-    "net_exposure",
-    "cost",
-    "funding_pnl",
-)
+def load_result(path: str | Path) -> BacktestResult:
+    """The `BacktestResult` saved in folder `path` (by `BacktestResult.save` or `lazyflow run`;
+    `lazyflow.results.read_result`)."""
+    from lazyflow.results import read_result
 
-
-def summary_stats(
-    metrics: Mapping[str, np.ndarray], init_nav: float, periods_per_year: float
-) -> dict[str, float]:
-    """`BacktestResult.summary` of one run's metrics columns (`SUMMARY_INPUTS`, 1-D arrays)."""
-    ppy = periods_per_year
-    number = finite_number(ppy)
-    if number is None or number <= 0:
-        raise ConfigError(
-            f"summary: parameter 'periods_per_year' must be a finite number > 0, got {ppy!r}"
-        )
-    r = metrics["daily_return"]
-    n = len(r)
-    growth = float(metrics["nav"][-1]) / init_nav
-    cagr = _cagr(growth, ppy / n)
-    std = float(r.std(ddof=1)) if n > 1 else math.nan
-    mean = float(r.mean())
-    downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
-    max_dd = float(metrics["drawdown"].min())
-    root = math.sqrt(ppy)
-    return {
-        "total_return": growth - 1.0,
-        "cagr": cagr,
-        "ann_vol": std * root,
-        "sharpe": _ratio(mean, std) * root,
-        "sortino": _ratio(mean, downside) * root,
-        "max_drawdown": max_dd,
-        "calmar": _ratio(cagr, -max_dd),
-        "avg_turnover": float(_series(metrics["turnover_pct"]).mean()),
-        "avg_gross": float(_series(metrics["gross_exposure"]).mean()),
-        "avg_net": float(_series(metrics["net_exposure"]).mean()),
-        "total_cost": float(_series(metrics["cost"]).sum()),
-        "total_funding": float(_series(metrics["funding_pnl"]).sum()),
-        "n_days": float(n),
-    }
-
-
-def _series(values: np.ndarray) -> pl.Series:
-    """Means and totals are Polars' (its float sums), as they were on the metrics frame."""
-    return pl.Series(values, dtype=pl.Float64)
-
-
-def _cagr(growth: float, years_inverse: float) -> float:
-    """growth^(1/years) - 1: -1 once the NAV is <= 0, inf when it overflows."""
-    if growth <= 0:
-        return -1.0
-    try:
-        return growth**years_inverse - 1.0
-    except OverflowError:
-        return math.inf
-
-
-def _ratio(num: float, den: float) -> float:
-    """num/den, with den == 0 giving nan (num == 0) or +-inf; nan stays nan."""
-    if math.isnan(num) or math.isnan(den):
-        return math.nan
-    if den == 0:
-        return math.nan if num == 0 else math.copysign(math.inf, num)
-    return num / den
+    return BacktestResult(**read_result(path, {f.name for f in fields(BacktestResult)}))
 
 
 def _merge(first: np.ndarray, second: np.ndarray, at: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

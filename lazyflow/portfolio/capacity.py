@@ -21,9 +21,10 @@ import polars as pl
 from lazyflow.costs import Cost
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.portfolio.allocator import BufferedAllocator, finite_number
-from lazyflow.portfolio.backtest import SUMMARY_INPUTS, backtest, summary_stats
+from lazyflow.portfolio.backtest import backtest
 from lazyflow.portfolio.frame import check_frame
 from lazyflow.portfolio.grid import check_grid, run_grid
+from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
 
 #: The starting NAVs (dollars) `capacity` tries by default.
 DEFAULT_NAVS = (1e5, 1e6, 1e7, 1e8, 1e9)

@@ -23,13 +23,7 @@ import polars as pl
 from lazyflow.costs import Rates
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.portfolio.allocator import BufferedAllocator, grid_settings
-from lazyflow.portfolio.backtest import (
-    DROP_REASONS,
-    METRIC_COLUMNS,
-    SUMMARY_INPUTS,
-    backtest,
-    summary_stats,
-)
+from lazyflow.portfolio.backtest import DROP_REASONS, METRIC_COLUMNS, backtest
 from lazyflow.portfolio.frame import (
     Panel,
     check_columns,
@@ -39,6 +33,7 @@ from lazyflow.portfolio.frame import (
 )
 from lazyflow.portfolio.run import BAD_COST_INPUT, column_roles, prepare, run_scan
 from lazyflow.portfolio.scan import Rows
+from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
 from lazyflow.schema import Kind
 from lazyflow.stats import PBOResult, pbo
 

@@ -18,7 +18,6 @@ from typing import Any
 import polars as pl
 
 from lazyflow.errors import LazyflowError
-from lazyflow.portfolio import BacktestResult
 from lazyflow.report.attribution import attribution_html
 from lazyflow.report.backtest import backtest_html, backtest_sections, universe_counts
 from lazyflow.report.capacity import capacity_html
@@ -31,6 +30,7 @@ from lazyflow.report.factor import (
     format_factor_summary,
 )
 from lazyflow.report.page import format_value, page
+from lazyflow.report.result import ReportedResult
 from lazyflow.report.sweep import heatmap_cells, write_sweep_report
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
 def write_report(
     out_dir: str | Path,
     frame: pl.DataFrame | None,
-    result: BacktestResult | None,
+    result: ReportedResult | None,
     title: str = "lazyflow backtest",
     parameters: Mapping[str, Any] | None = None,
     universe_col: str = "is_universe",

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from lazyflow.portfolio import Attribution, BacktestResult
+from lazyflow.portfolio.attribution import Attribution
 from lazyflow.report.charts import COLORS, ChartFn, Section
 from lazyflow.report.page import frame_table, sections_html
+from lazyflow.report.result import ReportedResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 TOP_N = 10
 
 
-def attribution_html(chart: ChartFn, result: BacktestResult) -> str:
+def attribution_html(chart: ChartFn, result: ReportedResult) -> str:
     """The section: its chart, then the top and bottom `TOP_N` symbols by PnL."""
     attribution = result.attribution()
     cumulative = attribution.cumulative()

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from lazyflow.portfolio import BacktestResult
 from lazyflow.report.charts import COLORS, ChartFn, Section
 from lazyflow.report.format import format_stat, stat_label
 from lazyflow.report.page import sections_html, stats_table
+from lazyflow.report.result import ReportedResult
 from lazyflow.report.tearsheet import tearsheet_html, tearsheet_sections
 from lazyflow.tearsheet import headline
 
@@ -167,7 +167,7 @@ def _volatility(ax: Axes, x: list, metrics: pl.DataFrame) -> None:
     ax.set_title("Forecast against realised volatility", loc="left", fontsize=11)
 
 
-def summary_table(result: BacktestResult) -> str:
+def summary_table(result: ReportedResult) -> str:
     """The headline statistics (`lazyflow.tearsheet.headline`), formatted for people."""
     rows = "".join(
         f'<tr><th title="{k}">{html.escape(stat_label(k))}</th>'
@@ -178,7 +178,7 @@ def summary_table(result: BacktestResult) -> str:
     return f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
 
 
-def backtest_html(result: BacktestResult, sections: list[Section]) -> str:
+def backtest_html(result: ReportedResult, sections: list[Section]) -> str:
     metrics = result.metrics.sort("date")
     dropped_html = (
         stats_table(result.dropped, ("reason", "rows"))
