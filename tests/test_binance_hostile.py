@@ -247,3 +247,29 @@ def test_only_regular_files_and_folders(tmp_path: Path) -> None:
             load_um_daily(path)
     with pytest.raises(lf.DataError, match=f"{fifo.name} is not a regular file"):
         load_um_daily(tmp_path / "fifo")
+
+
+@pytest.mark.parametrize(
+    ("kind", "column", "position"),
+    [
+        ("fundingRate", "funding_rate", 2),
+        ("klines", "volume", 5),
+        ("klines", "dollar_volume", 7),
+    ],
+)
+def test_an_empty_value_makes_the_days_sum_missing_not_smaller(
+    tmp_path: Path, kind: str, column: str, position: int
+) -> None:
+    """A day's sum (funding_rate, volume, dollar_volume) with an empty value among its rows is
+    null: a partial sum (or 0 for a day of empty values) would pass for a real number."""
+    klines = kline_rows(1, JAN1, 48, "1h")
+    rates = funding_rows(2, JAN1, 6, 8)
+    rows = klines if kind == "klines" else rates
+    # day 1: one empty value among its rows; day 2: klines two, funding every one
+    for i in (3, 30, 31) if kind == "klines" else (1, 3, 4, 5):
+        rows[i] = (*rows[i][:position], "", *rows[i][position + 1 :])
+    write_file(kline_path(tmp_path, "AUSDT", "1h", "2024-01"), klines, KLINE_HEADER)
+    write_file(funding_path(tmp_path, "AUSDT", "2024-01"), rates, FUNDING_HEADER)
+    panel = load_um_daily(tmp_path)
+    assert panel.height == 2
+    assert panel[column].to_list() == [None, None]

@@ -21,7 +21,7 @@ close, volume = sum of volume (base asset), dollar_volume = sum of quote_volume
 (USDT). funding_rate is the sum of the day's settlement rates (decimal, whatever
 the funding interval), each settlement dated by its calc_time rounded to the
 nearest minute (calc_time arrives a few ms late); a day without settlement rows
-has a null funding_rate.
+has a null funding_rate. A sum with an empty value among the day's rows is null.
 """
 
 from __future__ import annotations
@@ -266,14 +266,14 @@ def _symbol_daily(
             volume=pl.col("volume"),
             dollar_volume=pl.col("quote_volume"),
         )
-        .with_columns(pl.col("volume", "dollar_volume").list.sum())
+        .with_columns(_day_sum("volume"), _day_sum("dollar_volume"))
     )
     daily_funding = (
         rates.lazy()
         # the day of calc_time rounded to the nearest minute (it jitters a few ms late)
         .group_by(date=_utc_date(pl.col("calc_time") + 30_000))
         .agg(funding_rate=pl.col("last_funding_rate"))
-        .with_columns(pl.col("funding_rate").list.sum())
+        .with_columns(_day_sum("funding_rate"))
     )
     panel = (
         daily.join(daily_funding, on="date", how="left")
@@ -287,6 +287,14 @@ def _symbol_daily(
         if n
     ]
     return panel, notes
+
+
+def _day_sum(column: str) -> pl.Expr:
+    """The sum of a day's list of values in `column`, null when one of them is empty: a
+    partial sum (or 0 for a day of empty values) would pass for a real figure."""
+    values = pl.col(column)
+    complete = values.list.drop_nulls().list.len() == values.list.len()
+    return pl.when(complete).then(values.list.sum()).alias(column)
 
 
 def _one_row_per_time(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
