@@ -480,3 +480,25 @@ def test_the_readme_recipes_run(monkeypatch):
     if hasattr(lf, "Factor"):
         module.test_momentum()
         module.test_ranked_delta()
+
+
+def test_a_column_named_like_the_checks_own_is_still_compared():
+    """The comparisons stack cases under a column of their own: a stage's output column of
+    the same name must not be overwritten (and so escape the comparison)."""
+    from lazyflow.testing.checks import CASE
+
+    def ahead(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return next_close(frame).rename({"nxt": CASE})
+
+    def by_order(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.with_columns(pl.col("close").cum_sum().alias(CASE))
+
+    assert failure(check_causal, ahead, TINY)["column"] == CASE
+    assert failure(check_row_order, by_order, TINY)["column"] == CASE
+
+
+def test_null_dates_are_not_a_cut():
+    """A row without a date is never a cut date (a cut at null would compare nothing)."""
+    panel = TINY.with_columns(date=pl.when(pl.col("close") == 5.0).then(None).otherwise("date"))
+    check_causal(lambda frame: frame.with_columns(twice=2 * pl.col("close")), panel)
+    assert failure(check_causal, next_close, panel)["date"] == "2021-01-01"

@@ -50,7 +50,8 @@ def describe_short(stage: StageLike) -> str:
     )
 
 
-#: The column that numbers the cases stacked for one comparison (see `Subject.compare`).
+#: The column that numbers the cases stacked for one comparison (see `Subject.compare`;
+#: underscores are prepended while a compared frame has a column of that name).
 CASE = "_lazyflow_testing_case"
 
 
@@ -117,10 +118,16 @@ class Subject:
             self.has_keys(actual, on_a)
             if expected.schema != actual.schema:
                 raise self.fail(schema_problem(expected.schema, actual.schema, (on_e, on_a)))
-        keys = (CASE, *self.keys)
+        case_col = CASE  # a name no compared frame uses, so no stage column is overwritten
+        while any(case_col in frame.columns for e, a, _ in cases for frame in (e, a)):
+            case_col = "_" + case_col
+        keys = (case_col, *self.keys)
         expected, actual = (
             pl.concat(
-                [frame.with_columns(pl.lit(i, pl.Int32).alias(CASE)) for i, frame in enumerate(f)]
+                [
+                    frame.with_columns(pl.lit(i, pl.Int32).alias(case_col))
+                    for i, frame in enumerate(f)
+                ]
             )
             for f in zip(*[case[:2] for case in cases], strict=True)
         )
@@ -151,7 +158,7 @@ class Subject:
 
     def causal(self, cut: object = None) -> None:
         date = self.keys[0]
-        dates = self.panel[date].unique().sort()
+        dates = self.panel[date].drop_nulls().unique().sort()
         cuts = dates[:-1].to_list() if cut is None else as_dates(cut, self.check)
         if not cuts:
             return
