@@ -120,14 +120,14 @@ def download(
     if interval not in INTERVALS:
         raise ConfigError(f"{_WHO}: interval={interval!r}; use one of {', '.join(INTERVALS)}")
     wanted = _check_symbols(symbols)
-    if jobs < 1 or retries < 0 or timeout <= 0 or backoff < 0:
-        raise ConfigError(
-            f"{_WHO}: jobs >= 1, retries >= 0, timeout > 0 and backoff >= 0 are needed; "
-            f"got jobs={jobs}, retries={retries}, timeout={timeout}, backoff={backoff}"
-        )
+    _check_options(out=out, jobs=jobs, retries=retries, timeout=timeout, backoff=backoff)
+    if today is not None and not isinstance(today, date):
+        raise ConfigError(f"{_WHO}: parameter 'today' must be a date or None, got {today!r}")
     last_day = (today or datetime.now(UTC).date()) - timedelta(days=1)
     first, last = _month_range(start, end, last_day)
     root = Path(out).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{_WHO}: parameter 'out': {root} exists and is not a folder")
     root.mkdir(parents=True, exist_ok=True)
     list_url = list_url or (DEFAULT_LIST_URL if base_url == DEFAULT_BASE_URL else base_url)
     stop = threading.Event()
@@ -177,6 +177,28 @@ def download(
         else:
             summary.failed[remote.key] = detail
     return summary
+
+
+def _check_options(
+    out: object, jobs: object, retries: object, timeout: object, backoff: object
+) -> None:
+    """`ConfigError` naming the first bad option: `out` a path, `jobs` an integer >= 1,
+    `retries` an integer >= 0, `timeout` a finite number of seconds > 0, `backoff` >= 0."""
+    if not isinstance(out, str | os.PathLike):
+        raise ConfigError(f"{_WHO}: parameter 'out' must be a folder path, got {out!r}")
+    for name, value, low in (("jobs", jobs, 1), ("retries", retries, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(
+                f"{_WHO}: parameter '{name}' must be an integer >= {low}, got {value!r}"
+            )
+    for name, value, positive in (("timeout", timeout, True), ("backoff", backoff, False)):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            rule = "> 0" if positive else ">= 0"
+            raise ConfigError(
+                f"{_WHO}: parameter '{name}' must be a finite number of seconds {rule}, "
+                f"got {value!r}"
+            )
 
 
 def _check_symbols(symbols: str | Iterable[str] | None) -> list[str] | None:
