@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -39,9 +40,9 @@ _TINY = float(np.finfo(np.float64).tiny)
 
 
 def finite_number(value: object) -> float | None:
-    """`value` as a finite float, or None when it is not a finite int or float (bools, huge
-    integers, strings and classes are not)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    """`value` as a finite float, or None when it is not a finite real number (Python's or
+    numpy's; bools, huge integers, strings and classes are not)."""
+    if not isinstance(value, Real) or isinstance(value, bool | np.bool_):
         return None
     try:
         number = float(value)
