@@ -35,6 +35,7 @@ import polars as pl
 
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import per_symbol, window_value
+from lazyflow.schema import unused_name
 
 #: The exchange fee lf.backtest charges unless told otherwise: Binance USD-M futures' taker
 #: fee at the base (VIP 0) tier, 0.05% of the traded notional.
@@ -272,16 +273,12 @@ def inputs(
     cost: Cost, date_col: str, symbol_col: str, taken: Sequence[str]
 ) -> list[dict[str, tuple[str, pl.Expr]]]:
     """Per term, its inputs as ``{name: (column, expression)}``; term k's input ``name`` gets
-    the column ``__cost<k>_<name>`` (underscores added until it clashes with none of
-    `taken`)."""
+    the column ``__cost<k>_<name>`` (`unused_name`: never one of `taken`)."""
     out = []
     for k, term in enumerate(cost.terms()):
         own = {}
         for name, expr in term.inputs(date_col, symbol_col).items():
-            column = f"__cost{k}_{name}"
-            while column in taken:
-                column = "_" + column
-            own[name] = (column, expr)
+            own[name] = (unused_name(taken, f"__cost{k}_{name}"), expr)
         out.append(own)
     return out
 

@@ -20,6 +20,7 @@ import polars as pl
 
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.pipeline import Pipeline, StageLike, stage_name
+from lazyflow.schema import unused_name
 from lazyflow.stages.base import Stage
 from lazyflow.stages.labels import label_columns
 from lazyflow.testing.compare import (
@@ -51,7 +52,7 @@ def describe_short(stage: StageLike) -> str:
 
 
 #: The column that numbers the cases stacked for one comparison (see `Subject.compare`;
-#: underscores are prepended while a compared frame has a column of that name).
+#: `unused_name` picks another when a compared frame has a column of that name).
 CASE = "_lazyflow_testing_case"
 
 
@@ -118,9 +119,8 @@ class Subject:
             self.has_keys(actual, on_a)
             if expected.schema != actual.schema:
                 raise self.fail(schema_problem(expected.schema, actual.schema, (on_e, on_a)))
-        case_col = CASE  # a name no compared frame uses, so no stage column is overwritten
-        while any(case_col in frame.columns for e, a, _ in cases for frame in (e, a)):
-            case_col = "_" + case_col
+        # a name no compared frame uses, so that no column of the stage is overwritten
+        case_col = unused_name((c for e, a, _ in cases for c in (*e.columns, *a.columns)), CASE)
         keys = (case_col, *self.keys)
         expected, actual = (
             pl.concat(
