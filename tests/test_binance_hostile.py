@@ -273,3 +273,22 @@ def test_an_empty_value_makes_the_days_sum_missing_not_smaller(
     panel = load_um_daily(tmp_path)
     assert panel.height == 2
     assert panel[column].to_list() == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"),
+    [
+        ({"symbols": [5]}, "symbols"),
+        ({"symbols": 5}, "symbols"),
+        ({"symbols": b"AUSDT"}, "symbols"),
+        ({"symbols": ["AUSDT", None]}, "symbols"),
+        ({"verify_checksums": "no"}, "verify_checksums"),
+        ({"paths_or_dir": None}, "paths_or_dir"),
+        ({"paths_or_dir": 5}, "paths_or_dir"),
+    ],
+)
+def test_wrong_argument_types_are_config_errors(tmp_path: Path, kwargs: dict, parameter: str):
+    """Not a TypeError from deep inside, and never a truthy string read as True."""
+    write_file(kline_path(tmp_path, "AUSDT", "1d", "2024-01"), kline_rows(1, JAN1, 3, "1d"), None)
+    with pytest.raises(lf.ConfigError, match=f"load_um_daily: parameter '{parameter}'"):
+        load_um_daily(**{"paths_or_dir": tmp_path, **kwargs})

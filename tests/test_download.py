@@ -247,7 +247,7 @@ def test_symbols_and_date_range(archive: dict, tmp_path: Path) -> None:
         ({"start": "2024-13"}, "start='2024-13'"),
         ({"start": "2024-02", "end": "2024-01"}, "start=2024-02 is after end=2024-01"),
         ({"symbols": "btc/../usdt"}, "not an archive symbol"),
-        ({"symbols": []}, "symbols is empty"),
+        ({"symbols": []}, "'symbols' is empty"),
         ({"interval": "1w"}, "interval='1w'"),
         ({"jobs": 0}, "'jobs' must be an integer >= 1"),
     ):

@@ -27,6 +27,7 @@ has a null funding_rate. A sum with an empty value among the day's rows is null.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import warnings
 import zipfile
@@ -39,6 +40,7 @@ from pathlib import Path
 import polars as pl
 
 from lazyflow.data.dates import DATE_RANGE, END_EPOCH_MS, INTERVALS, MS_PER_DAY
+from lazyflow.data.download import check_symbols
 from lazyflow.data.download import download as download  # re-exported: lf.data.binance.download
 from lazyflow.data.panel import PANEL_COLUMNS
 from lazyflow.errors import ConfigError, DataError
@@ -154,9 +156,12 @@ def load_um_daily(
             f"{_WHO}: interval={interval!r} cannot be resampled to daily bars; "
             f"use one of {', '.join(INTERVALS)}"
         )
-    wanted = None if symbols is None else {symbols} if isinstance(symbols, str) else set(symbols)
-    if wanted is not None and not wanted:
-        raise ConfigError(f"{_WHO}: symbols is empty; pass None for every symbol")
+    names = check_symbols(symbols, _WHO)
+    wanted = None if names is None else set(names)
+    if not isinstance(verify_checksums, bool):
+        raise ConfigError(
+            f"{_WHO}: parameter 'verify_checksums' must be True or False, got {verify_checksums!r}"
+        )
     sources = _sources(paths_or_dir)
     groups: dict[str, dict[str, list[ArchiveFile]]] = defaultdict(lambda: defaultdict(list))
     for item in find_um_files(sources):
@@ -191,7 +196,16 @@ def load_um_daily(
 
 
 def _sources(paths_or_dir: str | Path | Iterable[str | Path]) -> list[Path]:
-    items = [paths_or_dir] if isinstance(paths_or_dir, str | Path) else paths_or_dir
+    """The paths as a list; `ConfigError` unless each is a str or a path."""
+    items = [paths_or_dir] if isinstance(paths_or_dir, str | os.PathLike) else paths_or_dir
+    if not isinstance(items, Iterable) or isinstance(items, bytes):
+        items = [items]
+    items = list(items)
+    for item in items:
+        if not isinstance(item, str | os.PathLike):
+            raise ConfigError(
+                f"{_WHO}: parameter 'paths_or_dir' must be a path or a list of paths, got {item!r}"
+            )
     return [Path(p).expanduser() for p in items]
 
 

@@ -119,7 +119,7 @@ def download(
     httpx = import_httpx(_WHO)
     if interval not in INTERVALS:
         raise ConfigError(f"{_WHO}: interval={interval!r}; use one of {', '.join(INTERVALS)}")
-    wanted = _check_symbols(symbols)
+    wanted = check_symbols(symbols, _WHO)
     _check_options(out=out, jobs=jobs, retries=retries, timeout=timeout, backoff=backoff)
     if today is not None and not isinstance(today, date):
         raise ConfigError(f"{_WHO}: parameter 'today' must be a date or None, got {today!r}")
@@ -201,16 +201,26 @@ def _check_options(
             )
 
 
-def _check_symbols(symbols: str | Iterable[str] | None) -> list[str] | None:
+def check_symbols(symbols: object, who: str) -> list[str] | None:
+    """`symbols` (None, one name or a list of names) as sorted distinct archive symbols, or a
+    `ConfigError` for `who` naming the parameter."""
     if symbols is None:
         return None
-    names = [symbols] if isinstance(symbols, str) else list(symbols)
+    if isinstance(symbols, str):
+        names = [symbols]
+    elif isinstance(symbols, Iterable) and not isinstance(symbols, bytes):
+        names = list(symbols)
+    else:
+        raise ConfigError(
+            f"{who}: parameter 'symbols' must be None, a symbol or a list of them, got {symbols!r}"
+        )
     if not names:
-        raise ConfigError(f"{_WHO}: symbols is empty; pass None for every USDT perpetual")
+        raise ConfigError(f"{who}: parameter 'symbols' is empty; pass None for every symbol")
     for name in names:
         if not isinstance(name, str) or _SYMBOL.fullmatch(name) is None:
             raise ConfigError(
-                f"{_WHO}: symbol {name!r} is not an archive symbol (A-Z, 0-9, _; e.g. BTCUSDT)"
+                f"{who}: parameter 'symbols': {name!r} is not an archive symbol (A-Z, 0-9, _; "
+                "e.g. BTCUSDT)"
             )
     return sorted(set(names))
 
