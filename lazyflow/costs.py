@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral, Real
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -95,7 +96,7 @@ class Cost:
 
 
 def _number(owner: str, name: str, value: Any, low: float, high: float = math.inf) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = isinstance(value, Real) and not isinstance(value, bool | np.bool_)
     try:
         ok = ok and math.isfinite(float(value)) and low <= float(value) < high
     except OverflowError:
@@ -187,7 +188,7 @@ class SquareRootImpact(Cost):
         _column("SquareRootImpact", "volume_col", self.volume_col)
         _column("SquareRootImpact", "vol_col", self.vol_col)
         w = self.window
-        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= 100_000:
+        if isinstance(w, bool | np.bool_) or not isinstance(w, Integral) or not 1 <= w <= 100_000:
             raise ConfigError(
                 f"SquareRootImpact: parameter 'window' must be an integer in [1, 100000], got {w!r}"
             )

@@ -270,3 +270,8 @@ def test_extreme_finite_targets_and_vols_give_finite_weights(column, value, vol_
     assert np.isfinite(book["w_desired"].to_numpy()).all()
     assert np.isfinite(result.metrics["nav"].to_numpy()).all()
     assert np.isfinite(result.metrics["vol_forecast_d"].to_numpy()).all()
+
+
+def test_one_allocator_instead_of_a_list_is_a_config_error():
+    with pytest.raises(lf.ConfigError, match="parameter 'allocators' must be a list"):
+        lf.backtest_grid(book_panel(), UNLEVERED)
