@@ -91,3 +91,29 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path, run, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.dates", None)
     with pytest.raises(lf.LazyflowError, match=r"pip install 'lazyflow\[plot\]'"):
         write_report(tmp_path, frame, result)
+
+
+@pytest.mark.parametrize("n_sym", [1, 5, 25])
+def test_top_and_bottom_symbols_never_list_a_symbol_twice(n_sym):
+    """With fewer than 20 symbols the 'bottom 10' must not repeat the winners of the top."""
+    import datetime as dt
+    import re as regex
+
+    from lazyflow.report.attribution import TOP_N, _ranking
+
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=d) for d in range(6)]
+    frame = pl.DataFrame(
+        {
+            "date": [d for d in days for _ in range(n_sym)],
+            "symbol": [f"S{k:02d}" for _ in days for k in range(n_sym)],
+            "target_position": [(-1.0) ** k * 0.5 for _ in days for k in range(n_sym)],
+            "vol_fcst": 0.02,
+            "spread": 0.001,
+            "close": [100.0 + d * (k - 2) for d in range(6) for k in range(n_sym)],
+            "funding_rate": 0.0,
+            "is_universe": True,
+        }
+    )
+    html = _ranking(lf.backtest(frame, lf.BufferedAllocator(max_pos=1.0)).attribution())
+    listed = regex.findall(r"<td>(S\d\d)</td>", html)
+    assert len(listed) == len(set(listed)) == min(n_sym, 2 * TOP_N)
