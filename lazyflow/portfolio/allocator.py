@@ -207,15 +207,16 @@ def desired_weights(
     target)."""
     with np.errstate(over="ignore", under="ignore"):
         w_raw = target / vol
-    gross = _per_row(segment_sums(np.abs(w_raw), bounds), bounds)
+    gross = segment_sums(np.abs(w_raw), bounds)
     # a date whose target / vol overflows (or underflows to all 0) is normalised exactly
     # the same way from power-of-two scaled values (`_vol_scaled`)
-    lost = ~np.isfinite(gross) | (
-        (gross == 0) & (_per_row(segment_sums(np.abs(target), bounds), bounds) != 0)
-    )
+    lost = ~np.isfinite(gross)
+    if (gross == 0).any():
+        lost |= (gross == 0) & (segment_sums(np.abs(target), bounds) != 0)
     if lost.any():
-        w_raw = np.where(lost, _vol_scaled(target, vol, bounds), w_raw)
-        gross = _per_row(segment_sums(np.abs(w_raw), bounds), bounds)
+        w_raw = np.where(_per_row(lost, bounds), _vol_scaled(target, vol, bounds), w_raw)
+        gross = segment_sums(np.abs(w_raw), bounds)
+    gross = _per_row(gross, bounds)
     w = w_raw / np.where(gross > 0, gross, 1.0)
     if s.per_period is not None:
         norm = _per_row(segment_norm(w, vol, bounds), bounds)
