@@ -117,3 +117,32 @@ def test_top_and_bottom_symbols_never_list_a_symbol_twice(n_sym):
     html = _ranking(lf.backtest(frame, lf.BufferedAllocator(max_pos=1.0)).attribution())
     listed = regex.findall(r"<td>(S\d\d)</td>", html)
     assert len(listed) == len(set(listed)) == min(n_sym, 2 * TOP_N)
+
+
+def test_the_capacity_curve_is_drawn_in_nav_order():
+    """navs given out of order ([1e9, 1e5, 1e7]) must not draw a zigzag: the curve and the
+    table go by increasing NAV."""
+    from matplotlib.figure import Figure
+
+    from lazyflow.report.capacity import capacity_html
+
+    table = pl.DataFrame(
+        {
+            "init_nav": [1e9, 1e5, 1e7],
+            **{c: [3.0, 1.0, 2.0] for c in ("sharpe", "cagr", "cost_drag", "avg_turnover")},
+            **{c: [0.0, 0.0, 0.0] for c in ("total_return", "max_drawdown", "total_cost")},
+        }
+    )
+    figure = Figure()
+
+    def chart(name, draw, **kwargs):
+        draw(figure)
+        return ""
+
+    html = capacity_html(chart, table, "test costs")
+    for ax in figure.axes:
+        for line in ax.get_lines():
+            xs = list(line.get_xdata())
+            assert xs == sorted(xs)
+    navs = [float(v.replace(",", "")) for v in re.findall(r"<tr><td>([\d.e+,]+)</td>", html)]
+    assert navs == sorted(navs) and len(navs) == 3
