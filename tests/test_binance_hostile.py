@@ -255,13 +255,16 @@ def test_only_regular_files_and_folders(tmp_path: Path) -> None:
         ("fundingRate", "funding_rate", 2),
         ("klines", "volume", 5),
         ("klines", "dollar_volume", 7),
+        ("klines", "high", 2),
+        ("klines", "low", 3),
     ],
 )
 def test_an_empty_value_makes_the_days_sum_missing_not_smaller(
     tmp_path: Path, kind: str, column: str, position: int
 ) -> None:
-    """A day's sum (funding_rate, volume, dollar_volume) with an empty value among its rows is
-    null: a partial sum (or 0 for a day of empty values) would pass for a real number."""
+    """A day's sum (funding_rate, volume, dollar_volume), high or low with an empty value among
+    its rows is null: a partial sum (0 for a day of empty values) or the extreme of the other
+    bars would pass for a real number."""
     klines = kline_rows(1, JAN1, 48, "1h")
     rates = funding_rows(2, JAN1, 6, 8)
     rows = klines if kind == "klines" else rates

@@ -21,7 +21,8 @@ close, volume = sum of volume (base asset), dollar_volume = sum of quote_volume
 (USDT). funding_rate is the sum of the day's settlement rates (decimal, whatever
 the funding interval), each settlement dated by its calc_time rounded to the
 nearest minute (calc_time arrives a few ms late); a day without settlement rows
-has a null funding_rate. A sum with an empty value among the day's rows is null.
+has a null funding_rate. A sum, high or low with an empty value among the day's rows is
+null.
 """
 
 from __future__ import annotations
@@ -274,8 +275,8 @@ def _symbol_daily(
         .group_by(date=_utc_date(pl.col("open_time")))
         .agg(
             open=pl.col("open").first(),
-            high=pl.col("high").max(),
-            low=pl.col("low").min(),
+            high=_complete("high").max(),  # unknown when one bar's is: it may be that one
+            low=_complete("low").min(),
             close=pl.col("close").last(),
             volume=pl.col("volume"),
             dollar_volume=pl.col("quote_volume"),
@@ -301,6 +302,11 @@ def _symbol_daily(
         if n
     ]
     return panel, notes
+
+
+def _complete(column: str) -> pl.Expr:
+    """In a day's group: `column`, or all null when one of its values is empty."""
+    return pl.when(pl.col(column).null_count() == 0).then(pl.col(column))
 
 
 def _day_sum(column: str) -> pl.Expr:
