@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral, Real
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,6 +36,7 @@ import polars as pl
 
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import per_symbol, window_value
+from lazyflow.schema import unused_name
 
 #: The exchange fee lf.backtest charges unless told otherwise: Binance USD-M futures' taker
 #: fee at the base (VIP 0) tier, 0.05% of the traded notional.
@@ -94,7 +96,7 @@ class Cost:
 
 
 def _number(owner: str, name: str, value: Any, low: float, high: float = math.inf) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = isinstance(value, Real) and not isinstance(value, bool | np.bool_)
     try:
         ok = ok and math.isfinite(float(value)) and low <= float(value) < high
     except OverflowError:
@@ -186,7 +188,7 @@ class SquareRootImpact(Cost):
         _column("SquareRootImpact", "volume_col", self.volume_col)
         _column("SquareRootImpact", "vol_col", self.vol_col)
         w = self.window
-        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= 100_000:
+        if isinstance(w, bool | np.bool_) or not isinstance(w, Integral) or not 1 <= w <= 100_000:
             raise ConfigError(
                 f"SquareRootImpact: parameter 'window' must be an integer in [1, 100000], got {w!r}"
             )
@@ -272,16 +274,12 @@ def inputs(
     cost: Cost, date_col: str, symbol_col: str, taken: Sequence[str]
 ) -> list[dict[str, tuple[str, pl.Expr]]]:
     """Per term, its inputs as ``{name: (column, expression)}``; term k's input ``name`` gets
-    the column ``__cost<k>_<name>`` (underscores added until it clashes with none of
-    `taken`)."""
+    the column ``__cost<k>_<name>`` (`unused_name`: never one of `taken`)."""
     out = []
     for k, term in enumerate(cost.terms()):
         own = {}
         for name, expr in term.inputs(date_col, symbol_col).items():
-            column = f"__cost{k}_{name}"
-            while column in taken:
-                column = "_" + column
-            own[name] = (column, expr)
+            own[name] = (unused_name(taken, f"__cost{k}_{name}"), expr)
         out.append(own)
     return out
 

@@ -160,7 +160,10 @@ class Pipeline:
         self.validate(read_schema(frame, "Pipeline"))
         plans = [frame]
         for stage in self.stages:
-            frame = stage.transform(frame) if isinstance(stage, DeclaredStage) else stage(frame)
+            if isinstance(stage, DeclaredStage):
+                frame = stage.transform(frame)
+            else:
+                frame = stage_output(stage, frame, "Pipeline")
             plans.append(frame)
         return plans
 
@@ -188,11 +191,23 @@ def read_schema(frame: pl.LazyFrame, caller: str) -> pl.Schema:
         raise DataError(f"{caller}: cannot read the frame's schema: {exc}") from exc
 
 
+def stage_output(stage: StageLike, frame: pl.LazyFrame, caller: str) -> pl.LazyFrame:
+    """`stage(frame)` as a LazyFrame; `ConfigError` (for `caller`) when a plain callable
+    returns something else (a function that forgot its ``return``)."""
+    out = stage(frame)
+    if not isinstance(out, pl.LazyFrame | pl.DataFrame):
+        raise ConfigError(
+            f"{caller}: stage {stage_name(stage)} returned {type(out).__name__}, "
+            "expected a LazyFrame"
+        )
+    return out.lazy()
+
+
 def _stage_schema(stage: StageLike, schema: pl.Schema) -> pl.Schema:
     if isinstance(stage, DeclaredStage):
         return stage.validate(schema)
     try:
-        return stage(pl.LazyFrame(schema=schema)).collect_schema()
+        return stage_output(stage, pl.LazyFrame(schema=schema), "Pipeline").collect_schema()
     except pl.exceptions.ColumnNotFoundError as exc:
         found = re.search(r'column "([^"]*)"', str(exc))
         column = found.group(1) if found else "?"

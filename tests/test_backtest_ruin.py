@@ -214,7 +214,7 @@ def test_huge_valid_allocators_in_a_grid_and_a_capacity_curve_warn_nothing():
 
 
 def test_book_vol_stays_finite_when_squares_overflow():
-    from lazyflow.portfolio.scan import _book_vol
+    from lazyflow.portfolio.allocator import segment_norm as _book_vol
 
     bounds = np.array([0, 2, 2, 5])
     vol = np.array([0.01, 0.02, 0.03, 0.01, 0.05])
@@ -228,3 +228,50 @@ def test_book_vol_stays_finite_when_squares_overflow():
         np.testing.assert_allclose(got, want, rtol=1e-12)
         grid = _book_vol(np.stack([x, x / 2], axis=1), vol[:, None], bounds)
         np.testing.assert_allclose(grid[:, 1], np.array(want) / 2, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("target_position", 1e308),
+        ("target_position", -1e300),
+        ("vol_fcst", 5e-324),
+        ("vol_fcst", 1e-310),
+        ("vol_fcst", 1e300),
+    ],
+)
+@pytest.mark.parametrize("vol_target", [None, 2.0])
+def test_extreme_finite_targets_and_vols_give_finite_weights(column, value, vol_target):
+    """target / vol overflowing (or vol^2 overflowing) must not turn a date's weights into NaN:
+    the weights are the exact normalisation ``w = (t/v) / sum|t/v|`` (reference: fractions)."""
+    from fractions import Fraction
+
+    frame = book_panel(n_days=6, n_sym=3).with_columns(
+        pl.when((pl.col("symbol") == "S1") & (pl.col("date") == START + dt.timedelta(days=2)))
+        .then(value)
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
+    alloc = lf.BufferedAllocator(gamma_cost=0.0, max_pos=1.0, gross_cap=1.0, vol_target=vol_target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = lf.backtest(frame, alloc, cost_per_dollar=0.0)
+    book = result.book.filter(pl.col("date") == START + dt.timedelta(days=2)).sort("symbol")
+    raw = [
+        Fraction(t) / Fraction(v)
+        for t, v in frame.filter(pl.col("date") == START + dt.timedelta(days=2))
+        .sort("symbol")
+        .select("target_position", "vol_fcst")
+        .iter_rows()
+    ]
+    want = [float(r / sum(abs(x) for x in raw)) for r in raw]
+    if vol_target is None:
+        np.testing.assert_allclose(book["w_desired"], want, rtol=1e-12, atol=1e-300)
+    assert np.isfinite(book["w_desired"].to_numpy()).all()
+    assert np.isfinite(result.metrics["nav"].to_numpy()).all()
+    assert np.isfinite(result.metrics["vol_forecast_d"].to_numpy()).all()
+
+
+def test_one_allocator_instead_of_a_list_is_a_config_error():
+    with pytest.raises(lf.ConfigError, match="parameter 'allocators' must be a list"):
+        lf.backtest_grid(book_panel(), UNLEVERED)

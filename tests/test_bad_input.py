@@ -394,3 +394,19 @@ def test_errors_are_lazyflow_errors():
         lf.Pipeline([42])
     with pytest.raises(lf.DataError, match="expected a polars LazyFrame or DataFrame, got dict"):
         NO_DROP({"date": []})
+
+
+@pytest.mark.parametrize("role", ["target_col", "date_col", "price_col"])
+def test_a_column_named_like_the_backtests_temporary_one_is_used_as_given(role):
+    """The backtest's temporary reason column must not clash with a user's column."""
+    from test_backtest_drift import full_panel
+
+    from lazyflow.portfolio.frame import REASON_COLUMN
+
+    frame = full_panel(1, 3, 6)
+    default = {"target_col": "target_position", "date_col": "date", "price_col": "close"}[role]
+    want = lf.backtest(frame, lf.BufferedAllocator()).metrics
+    got = lf.backtest(
+        frame.rename({default: REASON_COLUMN}), lf.BufferedAllocator(), **{role: REASON_COLUMN}
+    ).metrics
+    assert got.rename({REASON_COLUMN: "date"} if role == "date_col" else {}).equals(want)

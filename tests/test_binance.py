@@ -124,7 +124,7 @@ def test_paths_below_root_lists_and_symbol_filter(archive: dict) -> None:
     assert load_um_daily((str(p) for p in files), verify_checksums=False).equals(btc)
     with pytest.raises(lf.DataError, match="no kline files for SOLUSDT"):
         load_um_daily(root, symbols=["BTCUSDT", "SOLUSDT"])
-    with pytest.raises(lf.ConfigError, match="symbols is empty"):
+    with pytest.raises(lf.ConfigError, match="'symbols' is empty"):
         load_um_daily(root, symbols=[])
 
 

@@ -247,3 +247,51 @@ def test_only_regular_files_and_folders(tmp_path: Path) -> None:
             load_um_daily(path)
     with pytest.raises(lf.DataError, match=f"{fifo.name} is not a regular file"):
         load_um_daily(tmp_path / "fifo")
+
+
+@pytest.mark.parametrize(
+    ("kind", "column", "position"),
+    [
+        ("fundingRate", "funding_rate", 2),
+        ("klines", "volume", 5),
+        ("klines", "dollar_volume", 7),
+        ("klines", "high", 2),
+        ("klines", "low", 3),
+    ],
+)
+def test_an_empty_value_makes_the_days_sum_missing_not_smaller(
+    tmp_path: Path, kind: str, column: str, position: int
+) -> None:
+    """A day's sum (funding_rate, volume, dollar_volume), high or low with an empty value among
+    its rows is null: a partial sum (0 for a day of empty values) or the extreme of the other
+    bars would pass for a real number."""
+    klines = kline_rows(1, JAN1, 48, "1h")
+    rates = funding_rows(2, JAN1, 6, 8)
+    rows = klines if kind == "klines" else rates
+    # day 1: one empty value among its rows; day 2: klines two, funding every one
+    for i in (3, 30, 31) if kind == "klines" else (1, 3, 4, 5):
+        rows[i] = (*rows[i][:position], "", *rows[i][position + 1 :])
+    write_file(kline_path(tmp_path, "AUSDT", "1h", "2024-01"), klines, KLINE_HEADER)
+    write_file(funding_path(tmp_path, "AUSDT", "2024-01"), rates, FUNDING_HEADER)
+    panel = load_um_daily(tmp_path)
+    assert panel.height == 2
+    assert panel[column].to_list() == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"),
+    [
+        ({"symbols": [5]}, "symbols"),
+        ({"symbols": 5}, "symbols"),
+        ({"symbols": b"AUSDT"}, "symbols"),
+        ({"symbols": ["AUSDT", None]}, "symbols"),
+        ({"verify_checksums": "no"}, "verify_checksums"),
+        ({"paths_or_dir": None}, "paths_or_dir"),
+        ({"paths_or_dir": 5}, "paths_or_dir"),
+    ],
+)
+def test_wrong_argument_types_are_config_errors(tmp_path: Path, kwargs: dict, parameter: str):
+    """Not a TypeError from deep inside, and never a truthy string read as True."""
+    write_file(kline_path(tmp_path, "AUSDT", "1d", "2024-01"), kline_rows(1, JAN1, 3, "1d"), None)
+    with pytest.raises(lf.ConfigError, match=f"load_um_daily: parameter '{parameter}'"):
+        load_um_daily(**{"paths_or_dir": tmp_path, **kwargs})

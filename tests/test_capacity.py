@@ -159,3 +159,23 @@ def test_a_sweep_config_refuses_a_capacity_table():
 
     with pytest.raises(lf.ConfigError, match=r"\[capacity\]: a sweep does not draw"):
         parse_sweep_config({"capacity": {"navs": [1e6]}})
+
+
+@pytest.mark.parametrize(
+    "navs", [np.logspace(3, 6, 4), np.array([1000, 10_000, 100_000, 1_000_000]), tuple(NAVS)]
+)
+def test_navs_from_numpy_are_accepted(navs):
+    """``navs=np.logspace(5, 9, 5)`` is the natural call: a 1-D array (floats or integers)
+    of NAVs gives the same table as the list."""
+    frame, alloc = full_panel(0, 3, 6), lf.BufferedAllocator()
+    want = lf.capacity(frame, alloc, navs=NAVS, costs=IMPACT)
+    assert lf.capacity(frame, alloc, navs=navs, costs=IMPACT).equals(want)
+
+
+def test_numpy_scalars_are_numbers_for_the_allocator():
+    frame = full_panel(0, 3, 6)
+    plain = lf.backtest(frame, lf.BufferedAllocator(max_pos=1, gross_cap=2))
+    numpy = lf.backtest(frame, lf.BufferedAllocator(max_pos=np.int64(1), gross_cap=np.float32(2)))
+    assert numpy.metrics.equals(plain.metrics)
+    with pytest.raises(lf.ConfigError, match="max_pos"):
+        lf.backtest(frame, lf.BufferedAllocator(max_pos=np.bool_(True)))

@@ -190,3 +190,15 @@ def test_the_default_is_binance_taker_fee_and_it_is_said():
     assert "5 bps" in result.cost_model and "Binance USD-M taker fee" in result.cost_model
     assert result.params()["costs"] == result.cost_model
     assert lf.backtest(frame, OPEN, cost_per_dollar=0.0).summary()["total_cost"] == 0.0
+
+
+def test_numpy_numbers_are_parameters_like_python_ones():
+    """np.int64 / np.float64 parameters are numbers (as for the stages and the allocator)."""
+    want = lf.costs.SquareRootImpact(coef=1, window=3)
+    got = lf.costs.SquareRootImpact(coef=np.int64(1), window=np.int64(3))
+    got.check()
+    assert got == want
+    lf.costs.Proportional(bps=np.int64(5)).check()
+    for bad in (np.bool_(True), np.float64("nan")):
+        with pytest.raises(lf.ConfigError, match="'bps'"):
+            lf.costs.Proportional(bps=bad).check()

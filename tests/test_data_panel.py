@@ -180,6 +180,16 @@ def test_missing_path_is_a_data_error(tmp_path):
         lf.scan_panel(str(tmp_path / "*.csv"))
 
 
+@pytest.mark.parametrize("name", ["p.csv", "p.parquet", "", "*.csv"])
+def test_a_home_relative_path_is_expanded(tmp_path, monkeypatch, name):
+    """``~/...`` reads as it does for Polars and `load_um_daily` (a folder and a glob too)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_csv(tmp_path / "p.csv", small())
+    pl.read_csv(tmp_path / "p.csv").write_parquet(tmp_path / "p.parquet")
+    got = lf.scan_panel(f"~/{name}").collect()
+    assert got["symbol"].to_list() == ["A", "B"]
+
+
 def test_unknown_format_names_path_and_formats(tmp_path):
     path = tmp_path / "panel.xlsx"
     path.write_text("x")

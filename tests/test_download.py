@@ -247,9 +247,9 @@ def test_symbols_and_date_range(archive: dict, tmp_path: Path) -> None:
         ({"start": "2024-13"}, "start='2024-13'"),
         ({"start": "2024-02", "end": "2024-01"}, "start=2024-02 is after end=2024-01"),
         ({"symbols": "btc/../usdt"}, "not an archive symbol"),
-        ({"symbols": []}, "symbols is empty"),
+        ({"symbols": []}, "'symbols' is empty"),
         ({"interval": "1w"}, "interval='1w'"),
-        ({"jobs": 0}, "jobs >= 1"),
+        ({"jobs": 0}, "'jobs' must be an integer >= 1"),
     ):
         with pytest.raises(lf.ConfigError, match=match):
             run(archive, tmp_path / "f", **bad)
@@ -341,3 +341,36 @@ def test_without_httpx_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_
     with pytest.raises(lf.ConfigError, match=r"pip install 'lazyflow\[download\]'"):
         download(tmp_path, "BTCUSDT", base_url="http://127.0.0.1:9")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("jobs", "8"),
+        ("jobs", 2.5),
+        ("jobs", True),
+        ("retries", 2.5),
+        ("retries", None),
+        ("timeout", float("nan")),
+        ("timeout", float("inf")),
+        ("timeout", "30"),
+        ("backoff", float("nan")),
+        ("backoff", float("inf")),
+        ("out", 7),
+        ("today", "2024-03-05"),
+    ],
+)
+def test_wrong_option_types_are_config_errors_before_any_request(
+    tmp_path: Path, option: str, value: object
+) -> None:
+    """Checked before anything is listed or written (the base URL is never contacted)."""
+    options = {"out": tmp_path / "out", "base_url": "http://127.0.0.1:9", "progress": False}
+    with pytest.raises(lf.ConfigError, match=f"download: parameter '{option}'"):
+        download(symbols="BTCUSDT", **{**options, option: value})
+    assert not (tmp_path / "out").exists() or option == "out"
+
+
+def test_an_out_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(lf.ConfigError, match=r"download: parameter 'out'.*not a folder"):
+        download(tmp_path / "taken", "BTCUSDT", base_url="http://127.0.0.1:9", progress=False)

@@ -1,5 +1,7 @@
 """Pipeline composition, schema validation and laziness."""
 
+import datetime as dt
+
 import polars as pl
 import pytest
 
@@ -85,3 +87,15 @@ def test_pipeline_reads_no_data_until_collect(tmp_path):
 def test_explain_returns_plan_text():
     text = (AddOne() >> AddOne("x_plus", "x2")).explain(frame())
     assert "x2" in text
+
+
+def test_a_plain_stage_that_returns_no_frame_is_named():
+    """A function that forgot its ``return`` is a ConfigError naming it, not an
+    AttributeError on None."""
+
+    def forgot_return(frame):
+        frame.with_columns(x=pl.lit(1))
+
+    panel = pl.DataFrame({"date": [dt.date(2024, 1, 1)], "symbol": ["A"], "close": [1.0]})
+    with pytest.raises(lf.ConfigError, match="forgot_return returned NoneType"):
+        lf.Pipeline([forgot_return])(panel)

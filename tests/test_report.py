@@ -171,3 +171,58 @@ def test_report_renders_in_headless_chromium(tmp_path, tear_sheet):
     assert len(colours) > 200
     # the lower half holds the tables and charts too, not only the top
     assert inked[pixels.shape[0] // 2 :].mean() > 0.02
+
+
+@pytest.mark.parametrize("n_sym", [1, 5, 25])
+def test_top_and_bottom_symbols_never_list_a_symbol_twice(n_sym):
+    """With fewer than 20 symbols the 'bottom 10' must not repeat the winners of the top."""
+    import datetime as dt
+    import re as regex
+
+    from lazyflow.report.attribution import TOP_N, _ranking
+
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=d) for d in range(6)]
+    frame = pl.DataFrame(
+        {
+            "date": [d for d in days for _ in range(n_sym)],
+            "symbol": [f"S{k:02d}" for _ in days for k in range(n_sym)],
+            "target_position": [(-1.0) ** k * 0.5 for _ in days for k in range(n_sym)],
+            "vol_fcst": 0.02,
+            "spread": 0.001,
+            "close": [100.0 + d * (k - 2) for d in range(6) for k in range(n_sym)],
+            "funding_rate": 0.0,
+            "is_universe": True,
+        }
+    )
+    html = _ranking(lf.backtest(frame, lf.BufferedAllocator(max_pos=1.0)).attribution())
+    listed = regex.findall(r"<td>(S\d\d)</td>", html)
+    assert len(listed) == len(set(listed)) == min(n_sym, 2 * TOP_N)
+
+
+def test_the_capacity_curve_is_drawn_in_nav_order():
+    """navs given out of order ([1e9, 1e5, 1e7]) must not draw a zigzag: the curve and the
+    table go by increasing NAV."""
+    from matplotlib.figure import Figure
+
+    from lazyflow.report.capacity import capacity_html
+
+    table = pl.DataFrame(
+        {
+            "init_nav": [1e9, 1e5, 1e7],
+            **{c: [3.0, 1.0, 2.0] for c in ("sharpe", "cagr", "cost_drag", "avg_turnover")},
+            **{c: [0.0, 0.0, 0.0] for c in ("total_return", "max_drawdown", "total_cost")},
+        }
+    )
+    figure = Figure()
+
+    def chart(name, draw, **kwargs):
+        draw(figure)
+        return ""
+
+    html = capacity_html(chart, table, "test costs")
+    for ax in figure.axes:
+        for line in ax.get_lines():
+            xs = list(line.get_xdata())
+            assert xs == sorted(xs)
+    navs = [float(v.replace(",", "")) for v in re.findall(r"<tr><td>([\d.e+,]+)</td>", html)]
+    assert navs == sorted(navs) and len(navs) == 3

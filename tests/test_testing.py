@@ -480,3 +480,44 @@ def test_the_readme_recipes_run(monkeypatch):
     if hasattr(lf, "Factor"):
         module.test_momentum()
         module.test_ranked_delta()
+
+
+def test_a_column_named_like_the_checks_own_is_still_compared():
+    """The comparisons stack cases under a column of their own: a stage's output column of
+    the same name must not be overwritten (and so escape the comparison)."""
+    from lazyflow.testing.checks import CASE
+
+    def ahead(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return next_close(frame).rename({"nxt": CASE})
+
+    def by_order(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.with_columns(pl.col("close").cum_sum().alias(CASE))
+
+    assert failure(check_causal, ahead, TINY)["column"] == CASE
+    assert failure(check_row_order, by_order, TINY)["column"] == CASE
+
+
+def test_null_dates_are_not_a_cut():
+    """A row without a date is never a cut date (a cut at null would compare nothing)."""
+    panel = TINY.with_columns(date=pl.when(pl.col("close") == 5.0).then(None).otherwise("date"))
+    check_causal(lambda frame: frame.with_columns(twice=2 * pl.col("close")), panel)
+    assert failure(check_causal, next_close, panel)["date"] == "2021-01-01"
+
+
+def test_wrong_argument_types_are_config_errors():
+    """A bad seed or flag says so (not a TypeError or OverflowError from Polars), one column
+    name may be given as a string, and a stage that returns no frame is named."""
+    for seed in ("x", -1, 2**70, 1.5, True):
+        with pytest.raises(lf.ConfigError, match="check_row_order: parameter 'seed'"):
+            check_row_order(previous_close, TINY, seed=seed)
+    with pytest.raises(lf.ConfigError, match="check_stage: parameter 'preserves_rows'"):
+        check_stage(previous_close, TINY, preserves_rows="no")
+    with pytest.raises(lf.ConfigError, match="check_mask: parameter 'columns'"):
+        check_mask(previous_close, TINY, "live", columns=[5])
+
+    def masked(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.with_columns(twice=pl.when("live").then(2 * pl.col("close")))
+
+    check_mask(masked, TINY, "live", columns="twice")
+    with pytest.raises(lf.ConfigError, match="returned NoneType, expected a LazyFrame"):
+        check_schema(lambda frame: None, TINY)

@@ -21,12 +21,14 @@ close, volume = sum of volume (base asset), dollar_volume = sum of quote_volume
 (USDT). funding_rate is the sum of the day's settlement rates (decimal, whatever
 the funding interval), each settlement dated by its calc_time rounded to the
 nearest minute (calc_time arrives a few ms late); a day without settlement rows
-has a null funding_rate.
+has a null funding_rate. A sum, high or low with an empty value among the day's rows is
+null.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import warnings
 import zipfile
@@ -39,6 +41,7 @@ from pathlib import Path
 import polars as pl
 
 from lazyflow.data.dates import DATE_RANGE, END_EPOCH_MS, INTERVALS, MS_PER_DAY
+from lazyflow.data.download import check_symbols
 from lazyflow.data.download import download as download  # re-exported: lf.data.binance.download
 from lazyflow.data.panel import PANEL_COLUMNS
 from lazyflow.errors import ConfigError, DataError
@@ -154,9 +157,12 @@ def load_um_daily(
             f"{_WHO}: interval={interval!r} cannot be resampled to daily bars; "
             f"use one of {', '.join(INTERVALS)}"
         )
-    wanted = None if symbols is None else {symbols} if isinstance(symbols, str) else set(symbols)
-    if wanted is not None and not wanted:
-        raise ConfigError(f"{_WHO}: symbols is empty; pass None for every symbol")
+    names = check_symbols(symbols, _WHO)
+    wanted = None if names is None else set(names)
+    if not isinstance(verify_checksums, bool):
+        raise ConfigError(
+            f"{_WHO}: parameter 'verify_checksums' must be True or False, got {verify_checksums!r}"
+        )
     sources = _sources(paths_or_dir)
     groups: dict[str, dict[str, list[ArchiveFile]]] = defaultdict(lambda: defaultdict(list))
     for item in find_um_files(sources):
@@ -191,7 +197,16 @@ def load_um_daily(
 
 
 def _sources(paths_or_dir: str | Path | Iterable[str | Path]) -> list[Path]:
-    items = [paths_or_dir] if isinstance(paths_or_dir, str | Path) else paths_or_dir
+    """The paths as a list; `ConfigError` unless each is a str or a path."""
+    items = [paths_or_dir] if isinstance(paths_or_dir, str | os.PathLike) else paths_or_dir
+    if not isinstance(items, Iterable) or isinstance(items, bytes):
+        items = [items]
+    items = list(items)
+    for item in items:
+        if not isinstance(item, str | os.PathLike):
+            raise ConfigError(
+                f"{_WHO}: parameter 'paths_or_dir' must be a path or a list of paths, got {item!r}"
+            )
     return [Path(p).expanduser() for p in items]
 
 
@@ -260,20 +275,20 @@ def _symbol_daily(
         .group_by(date=_utc_date(pl.col("open_time")))
         .agg(
             open=pl.col("open").first(),
-            high=pl.col("high").max(),
-            low=pl.col("low").min(),
+            high=_complete("high").max(),  # unknown when one bar's is: it may be that one
+            low=_complete("low").min(),
             close=pl.col("close").last(),
             volume=pl.col("volume"),
             dollar_volume=pl.col("quote_volume"),
         )
-        .with_columns(pl.col("volume", "dollar_volume").list.sum())
+        .with_columns(_day_sum("volume"), _day_sum("dollar_volume"))
     )
     daily_funding = (
         rates.lazy()
         # the day of calc_time rounded to the nearest minute (it jitters a few ms late)
         .group_by(date=_utc_date(pl.col("calc_time") + 30_000))
         .agg(funding_rate=pl.col("last_funding_rate"))
-        .with_columns(pl.col("funding_rate").list.sum())
+        .with_columns(_day_sum("funding_rate"))
     )
     panel = (
         daily.join(daily_funding, on="date", how="left")
@@ -287,6 +302,19 @@ def _symbol_daily(
         if n
     ]
     return panel, notes
+
+
+def _complete(column: str) -> pl.Expr:
+    """In a day's group: `column`, or all null when one of its values is empty."""
+    return pl.when(pl.col(column).null_count() == 0).then(pl.col(column))
+
+
+def _day_sum(column: str) -> pl.Expr:
+    """The sum of a day's list of values in `column`, null when one of them is empty: a
+    partial sum (or 0 for a day of empty values) would pass for a real figure."""
+    values = pl.col(column)
+    complete = values.list.drop_nulls().list.len() == values.list.len()
+    return pl.when(complete).then(values.list.sum()).alias(column)
 
 
 def _one_row_per_time(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:

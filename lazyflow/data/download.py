@@ -119,15 +119,15 @@ def download(
     httpx = import_httpx(_WHO)
     if interval not in INTERVALS:
         raise ConfigError(f"{_WHO}: interval={interval!r}; use one of {', '.join(INTERVALS)}")
-    wanted = _check_symbols(symbols)
-    if jobs < 1 or retries < 0 or timeout <= 0 or backoff < 0:
-        raise ConfigError(
-            f"{_WHO}: jobs >= 1, retries >= 0, timeout > 0 and backoff >= 0 are needed; "
-            f"got jobs={jobs}, retries={retries}, timeout={timeout}, backoff={backoff}"
-        )
+    wanted = check_symbols(symbols, _WHO)
+    _check_options(out=out, jobs=jobs, retries=retries, timeout=timeout, backoff=backoff)
+    if today is not None and not isinstance(today, date):
+        raise ConfigError(f"{_WHO}: parameter 'today' must be a date or None, got {today!r}")
     last_day = (today or datetime.now(UTC).date()) - timedelta(days=1)
     first, last = _month_range(start, end, last_day)
     root = Path(out).expanduser()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{_WHO}: parameter 'out': {root} exists and is not a folder")
     root.mkdir(parents=True, exist_ok=True)
     list_url = list_url or (DEFAULT_LIST_URL if base_url == DEFAULT_BASE_URL else base_url)
     stop = threading.Event()
@@ -179,16 +179,48 @@ def download(
     return summary
 
 
-def _check_symbols(symbols: str | Iterable[str] | None) -> list[str] | None:
+def _check_options(
+    out: object, jobs: object, retries: object, timeout: object, backoff: object
+) -> None:
+    """`ConfigError` naming the first bad option: `out` a path, `jobs` an integer >= 1,
+    `retries` an integer >= 0, `timeout` a finite number of seconds > 0, `backoff` >= 0."""
+    if not isinstance(out, str | os.PathLike):
+        raise ConfigError(f"{_WHO}: parameter 'out' must be a folder path, got {out!r}")
+    for name, value, low in (("jobs", jobs, 1), ("retries", retries, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(
+                f"{_WHO}: parameter '{name}' must be an integer >= {low}, got {value!r}"
+            )
+    for name, value, positive in (("timeout", timeout, True), ("backoff", backoff, False)):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            rule = "> 0" if positive else ">= 0"
+            raise ConfigError(
+                f"{_WHO}: parameter '{name}' must be a finite number of seconds {rule}, "
+                f"got {value!r}"
+            )
+
+
+def check_symbols(symbols: object, who: str) -> list[str] | None:
+    """`symbols` (None, one name or a list of names) as sorted distinct archive symbols, or a
+    `ConfigError` for `who` naming the parameter."""
     if symbols is None:
         return None
-    names = [symbols] if isinstance(symbols, str) else list(symbols)
+    if isinstance(symbols, str):
+        names = [symbols]
+    elif isinstance(symbols, Iterable) and not isinstance(symbols, bytes):
+        names = list(symbols)
+    else:
+        raise ConfigError(
+            f"{who}: parameter 'symbols' must be None, a symbol or a list of them, got {symbols!r}"
+        )
     if not names:
-        raise ConfigError(f"{_WHO}: symbols is empty; pass None for every USDT perpetual")
+        raise ConfigError(f"{who}: parameter 'symbols' is empty; pass None for every symbol")
     for name in names:
         if not isinstance(name, str) or _SYMBOL.fullmatch(name) is None:
             raise ConfigError(
-                f"{_WHO}: symbol {name!r} is not an archive symbol (A-Z, 0-9, _; e.g. BTCUSDT)"
+                f"{who}: parameter 'symbols': {name!r} is not an archive symbol (A-Z, 0-9, _; "
+                "e.g. BTCUSDT)"
             )
     return sorted(set(names))
 

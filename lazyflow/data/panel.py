@@ -72,6 +72,8 @@ def scan_panel(
 ) -> pl.LazyFrame:
     """Scan a panel file lazily and return ``[date: Date, symbol: String, ...]``.
 
+    `path`: a CSV or Parquet file, a folder of Parquet files or a glob (``~`` expanded).
+
     Steps: apply `rename` (file name -> new name), then rename `date_col` and
     `symbol_col` (names after `rename`) to ``date`` and ``symbol``; a rename
     that would give two columns one name is a `SchemaError`. Dates may be
@@ -108,7 +110,7 @@ def scan_panel(
         raise ConfigError(
             f"{STAGE}: parameter 'dedupe' must be None, 'first' or 'last', got {dedupe!r}"
         )
-    frame = _scan(Path(path), rename, date_col, symbol_col)
+    frame = _scan(Path(path).expanduser(), rename, date_col, symbol_col)
     schema = _schema(frame, path)
 
     frame, schema = _rename(frame, schema, rename, " (named in rename)")

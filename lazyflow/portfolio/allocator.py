@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -39,9 +40,9 @@ _TINY = float(np.finfo(np.float64).tiny)
 
 
 def finite_number(value: object) -> float | None:
-    """`value` as a finite float, or None when it is not a finite int or float (bools, huge
-    integers, strings and classes are not)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    """`value` as a finite float, or None when it is not a finite real number (Python's or
+    numpy's; bools, huge integers, strings and classes are not)."""
+    if not isinstance(value, Real) or isinstance(value, bool | np.bool_):
         return None
     try:
         number = float(value)
@@ -80,6 +81,47 @@ def segment_sums(values: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
     if filled.any():
         sums[filled] = np.add.reduceat(values, starts[filled], axis=0)
     return sums
+
+
+def segment_max(values: np.ndarray, bounds: np.ndarray | None, empty: float) -> np.ndarray:
+    """Maxima over axis 0 of the row segments (as `segment_sums`); `empty` for an empty one."""
+    if bounds is None:
+        return values.max(axis=0, initial=empty)
+    starts = bounds[:-1]
+    filled = starts < bounds[1:]
+    out = np.full((len(starts), *values.shape[1:]), empty, dtype=values.dtype)
+    if filled.any():
+        out[filled] = np.maximum.reduceat(values, starts[filled], axis=0)
+    return out
+
+
+def segment_norm(x: np.ndarray, vol: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
+    """Per segment ``sqrt(sum x^2 vol^2)``. Where the squares overflow or underflow into a
+    non-finite sum (weights of 1e300, vols of 1e200), the same norm scaled by the segment's
+    largest ``|x vol|``, so that it stays finite."""
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        out = np.sqrt(segment_sums(x**2 * vol**2, bounds))
+        over = ~np.isfinite(out)
+        if over.any():
+            size = np.abs(x * vol)
+            top = segment_max(size, bounds, 0.0)
+            top = np.where(top > 0, top, 1.0)
+            out = np.where(
+                over, top * np.sqrt(segment_sums((size / _per_row(top, bounds)) ** 2, bounds)), out
+            )
+    return out
+
+
+def _vol_scaled(target: np.ndarray, vol: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
+    """``target / vol`` times a power of two per segment chosen so that the segment's largest
+    |value| lies in [0.25, 2): the same weights after normalising, without the overflow (or
+    underflow) of ``target / vol`` itself (a target of 1e308, a vol of 5e-324)."""
+    mt, et = np.frexp(target)
+    mv, ev = np.frexp(vol)
+    exponent = np.where(mt != 0, et - ev, np.iinfo(np.int32).min // 2)
+    top = _per_row(segment_max(exponent, bounds, 0), bounds)
+    with np.errstate(under="ignore"):
+        return np.ldexp(mt / mv, np.maximum(exponent - top, -2000))
 
 
 def _per_row(sums: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
@@ -163,14 +205,27 @@ def desired_weights(
     `target`, `vol` and `spread` are ``(n, 1)`` and the results broadcast to
     ``(n, configurations)`` (the weights stay ``(n, 1)`` when no configuration has a vol
     target)."""
-    w_raw = target / vol
-    gross = _per_row(segment_sums(np.abs(w_raw), bounds), bounds)
+    with np.errstate(over="ignore", under="ignore"):
+        w_raw = target / vol
+    gross = segment_sums(np.abs(w_raw), bounds)
+    # a date whose target / vol overflows (or underflows to all 0) is normalised exactly
+    # the same way from power-of-two scaled values (`_vol_scaled`)
+    lost = ~np.isfinite(gross)
+    if (gross == 0).any():
+        lost |= (gross == 0) & (segment_sums(np.abs(target), bounds) != 0)
+    if lost.any():
+        w_raw = np.where(_per_row(lost, bounds), _vol_scaled(target, vol, bounds), w_raw)
+        gross = segment_sums(np.abs(w_raw), bounds)
+    gross = _per_row(gross, bounds)
     w = w_raw / np.where(gross > 0, gross, 1.0)
     if s.per_period is not None:
-        var = _per_row(segment_sums(w**2 * vol**2, bounds), bounds)
-        scale = np.where(var > 0, s.per_period / np.sqrt(np.where(var > 0, var, 1.0)), 1.0)
+        norm = _per_row(segment_norm(w, vol, bounds), bounds)
+        scale = np.where(norm > 0, s.per_period / np.where(norm > 0, norm, 1.0), 1.0)
         w = w * np.where(np.isnan(scale), 1.0, scale)  # nan: a configuration without a target
-    buffer = s.gamma_cost * spread / (s.lambda_risk * vol**2)
+    cost = s.gamma_cost * spread
+    with np.errstate(under="ignore", divide="ignore", invalid="ignore"):
+        buffer = cost / (s.lambda_risk * vol**2)
+    buffer = np.where(cost == 0, 0.0, buffer)  # no cost, no buffer, even where vol^2 is 0
     return Desired(w, buffer)
 
 

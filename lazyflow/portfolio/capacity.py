@@ -43,8 +43,10 @@ CAPACITY_COLUMNS = (
 
 
 def check_navs(navs: Any, where: str = "capacity") -> tuple[float, ...]:
-    """`navs` as a tuple of floats; `ConfigError` unless it is a non-empty list of finite
-    numbers > 0 without repeats."""
+    """`navs` as a tuple of floats; `ConfigError` unless it is a non-empty list (or 1-D
+    array) of finite numbers > 0 without repeats."""
+    if isinstance(navs, np.ndarray) and navs.ndim == 1:
+        navs = navs.tolist()
     if isinstance(navs, str | bytes) or not isinstance(navs, Sequence) or not navs:
         raise ConfigError(
             f"{where}: parameter 'navs' must be a non-empty list of starting NAVs (dollars), "

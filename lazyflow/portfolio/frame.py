@@ -20,7 +20,7 @@ from lazyflow.costs import check_costs
 from lazyflow.errors import ConfigError, DataError, SchemaError, collect
 from lazyflow.portfolio.allocator import BufferedAllocator, finite_number
 from lazyflow.portfolio.checks import ROW_REASONS, drop_reason, reason_codes
-from lazyflow.schema import Kind
+from lazyflow.schema import Kind, unused_name
 
 #: The column `load` collects `checks.drop_reason` into.
 REASON_COLUMN = "__drop_reason"
@@ -50,12 +50,13 @@ def load(
     lazy = frame.lazy()
     check_columns(lazy.collect_schema(), column_kinds(date_col, symbol_col, names, tradable))
     reason = drop_reason(names["target"], names["vol"], names["spread"], names["close"], tradable)
+    reason_col = unused_name([date_col, symbol_col, *names.values()], REASON_COLUMN)
     data = collect(
         lazy.select(
             pl.col(date_col),
             pl.col(symbol_col).cast(pl.Categorical),  # strings hashed once, to integer ids
             *[pl.col(c).cast(pl.Float64) for c in dict.fromkeys(names.values())],
-            reason.alias(REASON_COLUMN),
+            reason.alias(reason_col),
         ),
         "backtest",
     )
@@ -81,7 +82,7 @@ def load(
     small = (len(dates) + 1) * len(symbols) < 2**31  # int32 keys: faster sorts and searches
     width = np.int32 if small else np.int64
     key = day.astype(width) * len(symbols) + code.astype(width)
-    columns = {role: data[name] for role, name in names.items()} | {"reason": data[REASON_COLUMN]}
+    columns = {role: data[name] for role, name in names.items()} | {"reason": data[reason_col]}
     if not bool(np.all(key[1:] > key[:-1])):  # not in (date, symbol) order: sort once
         # numpy's (SIMD) sort of the integer keys: they are distinct (or an error below), so
         # any sort gives the one order; then one multi-threaded Polars gather of every column

@@ -13,7 +13,7 @@ rounding: sums over a 2-D block add in a different order than over a vector.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +87,11 @@ def check_grid(
     """The allocators, each checked (`ConfigError` naming its position), and `backtest`'s
     keyword arguments (but frame and allocator) with defaults filled in and checked as
     `backtest` checks them (`ConfigError` naming an unknown key or a bad value)."""
+    if not isinstance(allocators, Iterable) or isinstance(allocators, str | bytes):
+        raise ConfigError(
+            f"{where}: parameter 'allocators' must be a list of BufferedAllocators, got "
+            f"{allocators!r}"
+        )
     grid = tuple(allocators)
     if not grid:
         raise ConfigError(f"{where}: there are no allocators")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from lazyflow.portfolio.allocator import Settings, rebalance_step, segment_sums
+from lazyflow.portfolio.allocator import Settings, rebalance_step, segment_norm, segment_sums
 
 if TYPE_CHECKING:
     from lazyflow.portfolio.frame import Panel
@@ -262,22 +262,6 @@ def _exit_turnover(rows: Rows, mk: Marks, x_new: np.ndarray, x_exit: np.ndarray)
     return out
 
 
-def _book_vol(x_new: np.ndarray, vol: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Per date ``sqrt(sum x^2 vol^2)``; where the squares overflow (weights of 1e300), the
-    same norm scaled by the date's largest |x vol|, so that it stays finite."""
-    with np.errstate(over="ignore"):
-        out = np.sqrt(segment_sums(x_new**2 * vol**2, bounds))
-    over = np.isinf(out)
-    if over.any():
-        size = np.abs(x_new * vol)
-        top = np.maximum.reduceat(size, bounds[:-1].clip(max=len(size) - 1), axis=0)
-        top = np.where(np.diff(bounds).reshape(-1, *[1] * (size.ndim - 1)) > 0, top, 1.0)
-        per_row = np.repeat(np.where(top > 0, top, 1.0), np.diff(bounds), axis=0)
-        scaled = top * np.sqrt(segment_sums((size / per_row) ** 2, bounds))
-        out = np.where(over, scaled, out)
-    return out
-
-
 def finish(
     rows: Rows,
     mk: Marks,
@@ -319,6 +303,6 @@ def finish(
         turnover=np.where(alive, turnover, 0.0),
         gross=np.where(alive, segment_sums(np.abs(x_new), book_bounds), 0.0),
         net=np.where(alive, segment_sums(x_new, book_bounds), 0.0),
-        vol_d=np.where(alive, _book_vol(x_new, vol, book_bounds), 0.0),
+        vol_d=np.where(alive, segment_norm(x_new, vol, book_bounds), 0.0),
         init_nav=init_nav,
     )

@@ -51,8 +51,12 @@ def _cumulative(fig: Figure, cumulative: pl.DataFrame) -> None:
 
 
 def _ranking(attribution: Attribution) -> str:
+    """The best and the worst `TOP_N` symbols by PnL; with fewer than 2 x `TOP_N` symbols
+    the best half (rounded up) and the rest, so that no symbol is listed twice."""
     table = attribution.by_symbol()
-    top, bottom = table.head(TOP_N), table.tail(TOP_N).reverse()
+    n_top = min(TOP_N, -(-table.height // 2))
+    n_bottom = min(TOP_N, table.height - n_top)
+    top, bottom = table.head(n_top), table.tail(n_bottom).reverse()
     return (
         '<div class="grid">'
         f"<div><h2>Top {TOP_N} symbols by PnL</h2>{frame_table(top)}</div>"

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 
 def capacity_html(chart: ChartFn, table: pl.DataFrame, cost_model: str) -> str:
-    """The capacity curve and its table (`lazyflow.portfolio.capacity.CAPACITY_COLUMNS`)."""
+    """The capacity curve and its table (`lazyflow.portfolio.capacity.CAPACITY_COLUMNS`),
+    by increasing starting NAV."""
+    table = table.sort("init_nav")
     section: Section = (
         "Capacity",
         "The same strategy started at each NAV (dollars): net Sharpe ratio and CAGR (top), "

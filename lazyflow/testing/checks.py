@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 
 from lazyflow.errors import ConfigError, DataError
-from lazyflow.pipeline import Pipeline, StageLike, stage_name
+from lazyflow.pipeline import Pipeline, StageLike, stage_name, stage_output
+from lazyflow.schema import unused_name
 from lazyflow.stages.base import Stage
 from lazyflow.stages.labels import label_columns
 from lazyflow.testing.compare import (
@@ -50,7 +51,8 @@ def describe_short(stage: StageLike) -> str:
     )
 
 
-#: The column that numbers the cases stacked for one comparison (see `Subject.compare`).
+#: The column that numbers the cases stacked for one comparison (see `Subject.compare`;
+#: `unused_name` picks another when a compared frame has a column of that name).
 CASE = "_lazyflow_testing_case"
 
 
@@ -85,7 +87,7 @@ class Subject:
         self.name = describe(stage)
 
     def run(self, panel: pl.DataFrame) -> pl.LazyFrame:
-        return self.stage(panel.lazy()).lazy()
+        return stage_output(self.stage, panel.lazy(), self.check)
 
     @cached_property
     def output(self) -> pl.DataFrame:
@@ -117,10 +119,15 @@ class Subject:
             self.has_keys(actual, on_a)
             if expected.schema != actual.schema:
                 raise self.fail(schema_problem(expected.schema, actual.schema, (on_e, on_a)))
-        keys = (CASE, *self.keys)
+        # a name no compared frame uses, so that no column of the stage is overwritten
+        case_col = unused_name((c for e, a, _ in cases for c in (*e.columns, *a.columns)), CASE)
+        keys = (case_col, *self.keys)
         expected, actual = (
             pl.concat(
-                [frame.with_columns(pl.lit(i, pl.Int32).alias(CASE)) for i, frame in enumerate(f)]
+                [
+                    frame.with_columns(pl.lit(i, pl.Int32).alias(case_col))
+                    for i, frame in enumerate(f)
+                ]
             )
             for f in zip(*[case[:2] for case in cases], strict=True)
         )
@@ -151,7 +158,7 @@ class Subject:
 
     def causal(self, cut: object = None) -> None:
         date = self.keys[0]
-        dates = self.panel[date].unique().sort()
+        dates = self.panel[date].drop_nulls().unique().sort()
         cuts = dates[:-1].to_list() if cut is None else as_dates(cut, self.check)
         if not cuts:
             return
@@ -167,6 +174,10 @@ class Subject:
         self.compare(cases, skip=labels)
 
     def row_order(self, seed: int = 0) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise ConfigError(
+                f"{self.check}: parameter 'seed' must be an integer in [0, 2**64), got {seed!r}"
+            )
         panel = self.panel
         orders = {
             f"with the rows shuffled (seed={seed})": panel.sample(
@@ -230,7 +241,7 @@ class Subject:
             problem += f", e.g. {show(first[column])} at {self.where(key)}"
         raise self.fail(problem)
 
-    def mask(self, mask: str, columns: Sequence[str] | None = None) -> None:
+    def mask(self, mask: str, columns: str | Sequence[str] | None = None) -> None:
         panel = self.panel
         if mask not in panel.columns or panel.schema[mask] != pl.Boolean:
             got = panel.schema.get(mask, "absent")
@@ -240,6 +251,11 @@ class Subject:
         out = sort_by_keys(self.output, self.keys)
         if columns is None:
             columns = [c for c in out.columns if c not in panel.columns]
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        if not all(isinstance(c, str) for c in columns):
+            raise ConfigError(
+                f"{self.check}: parameter 'columns' must be column names, got {columns!r}"
+            )
         if not columns:
             raise ConfigError(
                 f"{self.check}: {self.name} adds no column; name the masked ones with columns="
@@ -369,14 +385,15 @@ def check_mask(
     stage: StageLike,
     panel: pl.DataFrame | pl.LazyFrame,
     mask: str,
-    columns: Sequence[str] | None = None,
+    columns: str | Sequence[str] | None = None,
     *,
     date_col: str = "date",
     symbol_col: str = "symbol",
 ) -> None:
-    """The stage respects the boolean column `mask` in its `columns` (default: every column
-    it adds): rows where the mask is false or null get null, and rows where it is true get,
-    bit for bit, the values the stage gives on the panel holding only those rows.
+    """The stage respects the boolean column `mask` in its `columns` (a name or names;
+    default: every column it adds): rows where the mask is false or null get null, and rows
+    where it is true get, bit for bit, the values the stage gives on the panel holding only
+    those rows.
 
     The second half is the definition of a cross-sectional mask (zipline's ``mask=``). A
     time-series stage passes it only when the mask is constant per symbol (whole symbols in
@@ -400,6 +417,10 @@ def check_stage(
     ``preserves_rows=False``, for a pipeline that filters rows on purpose such as the
     presets, which start with `DropNulls`), row order, causal, and the mask check when
     `mask` is given (on `mask_columns`). The stage's output on the panel is computed once."""
+    if not isinstance(preserves_rows, bool):
+        raise ConfigError(
+            f"check_stage: parameter 'preserves_rows' must be True or False, got {preserves_rows!r}"
+        )
     subject = Subject("check_stage", stage, panel, date_col, symbol_col)
     checks = {
         "check_schema": subject.schema,
