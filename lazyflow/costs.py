@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -36,6 +36,7 @@ import polars as pl
 
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import per_symbol, window_value
+from lazyflow.numbers import finite_number
 from lazyflow.schema import unused_name
 
 #: The exchange fee lf.backtest charges unless told otherwise: Binance USD-M futures' taker
@@ -89,19 +90,10 @@ class Cost:
         writes it under ``[[backtest.costs]]``."""
         return [{"type": type(t).__name__, **asdict(t)} for t in self.terms()]  # type: ignore[call-overload]
 
-    @property
-    def has_impact(self) -> bool:
-        """True when the cost depends on traded dollars (so init_nav is in dollars)."""
-        return any(isinstance(t, SquareRootImpact) for t in self.terms())
-
 
 def _number(owner: str, name: str, value: Any, low: float, high: float = math.inf) -> None:
-    ok = isinstance(value, Real) and not isinstance(value, bool | np.bool_)
-    try:
-        ok = ok and math.isfinite(float(value)) and low <= float(value) < high
-    except OverflowError:
-        ok = False
-    if not ok:
+    number = finite_number(value)
+    if number is None or not low <= number < high:
         rule = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g})"
         raise ConfigError(
             f"{owner}: parameter '{name}' must be a finite number {rule}, got {value!r}"

@@ -29,26 +29,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
 
 from lazyflow.errors import ConfigError
+from lazyflow.numbers import finite_number
 
 _TINY = float(np.finfo(np.float64).tiny)
-
-
-def finite_number(value: object) -> float | None:
-    """`value` as a finite float, or None when it is not a finite real number (Python's or
-    numpy's; bools, huge integers, strings and classes are not)."""
-    if not isinstance(value, Real) or isinstance(value, bool | np.bool_):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 class Desired(NamedTuple):

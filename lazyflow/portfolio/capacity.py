@@ -20,7 +20,8 @@ import polars as pl
 
 from lazyflow.costs import Cost
 from lazyflow.errors import ConfigError, DataError
-from lazyflow.portfolio.allocator import BufferedAllocator, finite_number
+from lazyflow.numbers import finite_number
+from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.backtest import backtest
 from lazyflow.portfolio.frame import check_frame
 from lazyflow.portfolio.grid import check_grid, run_grid

@@ -18,7 +18,8 @@ import polars as pl
 
 from lazyflow.costs import check_costs
 from lazyflow.errors import ConfigError, DataError, SchemaError, collect
-from lazyflow.portfolio.allocator import BufferedAllocator, finite_number
+from lazyflow.numbers import finite_number
+from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.checks import ROW_REASONS, drop_reason, reason_codes
 from lazyflow.schema import Kind, unused_name
 

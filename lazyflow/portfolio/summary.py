@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from lazyflow.errors import ConfigError
-from lazyflow.portfolio.allocator import finite_number
+from lazyflow.numbers import finite_number
 
 #: The metrics columns that `summary_stats` reads.
 SUMMARY_INPUTS = (

@@ -10,14 +10,13 @@ constructor.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
-from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import polars as pl
 
 from lazyflow.errors import ConfigError, SchemaError
+from lazyflow.numbers import is_number
 from lazyflow.pipeline import DeclaredStage
 from lazyflow.schema import Kind
 
@@ -118,17 +117,6 @@ class Stage(DeclaredStage):
     def __call__(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         self.validate(frame.collect_schema())
         return self.transform(frame)
-
-
-def is_number(value: Any, integer: bool = False) -> bool:
-    """True for a real number that is not a bool and converts to a finite float (an integral
-    one if `integer`): ``10**400`` is not one, NaN and inf are not."""
-    if isinstance(value, bool) or not isinstance(value, Integral if integer else Real):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except (OverflowError, ValueError):
-        return False
 
 
 def cast_hint(kind: Kind, dtype: pl.DataType) -> str:

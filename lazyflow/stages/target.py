@@ -10,8 +10,9 @@ import polars as pl
 
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import finite
+from lazyflow.numbers import is_number
 from lazyflow.schema import Kind
-from lazyflow.stages.base import MAX_INTEGER, Stage, is_number
+from lazyflow.stages.base import MAX_INTEGER, Stage
 from lazyflow.stages.deciles import Deciles
 
 
