@@ -179,6 +179,46 @@ def sweep_result(
     return _sweep(*args)
 
 
+@dataclass(frozen=True)
+class SweepGrid:
+    """A checked grid of configurations (`check_sweep`): the pipelines, the distinct ones
+    (each collected once) and which of them each pipeline is, the allocators, the backtest
+    keyword arguments as given (`options`) and resolved with their defaults (`resolved`)."""
+
+    pipelines: list[Pipeline]
+    distinct: list[Pipeline]
+    which: list[int]
+    allocators: tuple[BufferedAllocator, ...]
+    options: dict[str, Any]
+    resolved: dict[str, Any]
+
+
+def check_sweep(
+    panel: pl.DataFrame | pl.LazyFrame,
+    pipeline_grid: Pipeline | Sequence[Pipeline],
+    allocator_grid: BufferedAllocator | Sequence[BufferedAllocator] | Mapping[str, Any],
+    backtest_kw: Mapping[str, Any] | None,
+    where: str,
+) -> SweepGrid:
+    """Check a grid before any work (`sweep`, `walk_forward`): the pipelines, the allocators
+    and `backtest_kw` (no ``progress``), and every pipeline against `panel`'s schema and the
+    backtest's columns; a `ConfigError` names `where` and the pipeline."""
+    pipelines = _pipelines(pipeline_grid)
+    allocators = _allocators(allocator_grid)
+    options = dict(_mapping(backtest_kw or {}, f"{where}: backtest_kw"))
+    if "progress" in options:
+        raise ConfigError(f"{where}: backtest_kw may not set 'progress'")
+    allocators_t, resolved = check_grid(allocators, options, where=where)
+    schema = panel.lazy().collect_schema()
+    for i, pipeline in enumerate(pipelines):
+        try:
+            check_schema(pipeline.validate(schema), resolved)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: pipelines[{i}]: {exc}") from exc
+    distinct, which = _distinct(pipelines)
+    return SweepGrid(pipelines, distinct, which, allocators_t, options, resolved)
+
+
 def _sweep(
     panel: pl.DataFrame | pl.LazyFrame,
     pipeline_grid: Pipeline | Sequence[Pipeline],
@@ -202,19 +242,9 @@ def _sweep(
         raise ConfigError("sweep: n_jobs is for engine='local'; Ray places the tasks itself")
     if engine == "local" and address is not None:
         raise ConfigError("sweep: address is for engine='ray' (the Ray cluster to connect to)")
-    pipelines = _pipelines(pipeline_grid)
-    allocators = _allocators(allocator_grid)
-    options = dict(_mapping(backtest_kw or {}, "sweep: backtest_kw"))
-    if "progress" in options:
-        raise ConfigError("sweep: backtest_kw may not set 'progress'")
-    allocators_t, full = check_grid(allocators, options, where="sweep")
-    schema = panel.lazy().collect_schema()
-    for i, pipeline in enumerate(pipelines):
-        try:
-            check_schema(pipeline.validate(schema), full)
-        except ConfigError as exc:
-            raise ConfigError(f"sweep: pipelines[{i}]: {exc}") from exc
-    distinct, which = _distinct(pipelines)
+    grid = check_sweep(panel, pipeline_grid, allocator_grid, backtest_kw, "sweep")
+    pipelines, allocators_t, options = grid.pipelines, grid.allocators, grid.options
+    distinct, which = grid.distinct, grid.which
     tasks = [(pipe, allocators_t, options) for pipe in distinct]
     tick = Ticker(progress, len(tasks), len(allocators_t))
     if engine == "local":

@@ -41,11 +41,11 @@ from lazyflow.errors import ConfigError, DataError
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.account import walk
 from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights, grid_settings
-from lazyflow.portfolio.grid import GridResult, backtest_grid, check_grid, check_schema
+from lazyflow.portfolio.grid import GridResult, backtest_grid
 from lazyflow.portfolio.run import prepare, rates_at
 from lazyflow.portfolio.scan import Rows, marks, scan, settle
-from lazyflow.portfolio.summary import summary_stats
-from lazyflow.sweeps import _allocators, _distinct, _pipelines
+from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
+from lazyflow.sweeps import check_sweep
 
 #: Allocator fields of the rebalance step (caps, open rule): one book switching allocators
 #: between windows needs them equal (the desired-weight fields may differ).
@@ -100,11 +100,9 @@ def walk_forward(
     """
     where = "walk_forward"
     step = check_settings(train, test, step, purge, metric, expanding)
-    pipes, allocs = _pipelines(pipelines), _allocators(allocators)
-    options = dict(backtest_kw or {})
-    if "progress" in options:
-        raise ConfigError(f"{where}: backtest_kw may not set 'progress'")
-    allocs_t, o = check_grid(allocs, options, where=where)
+    checked = check_sweep(panel, pipelines, allocators, backtest_kw, where)
+    pipes, allocs_t, options = checked.pipelines, checked.allocators, checked.options
+    o, distinct, which = checked.resolved, checked.distinct, checked.which
     for j, allocator in enumerate(allocs_t):
         for field in STEP_FIELDS:
             if getattr(allocator, field) != getattr(allocs_t[0], field):
@@ -113,14 +111,6 @@ def walk_forward(
                     "out-of-sample book switches allocators between windows, which may differ "
                     f"only in how they size the desired weights, not in {', '.join(STEP_FIELDS)}"
                 )
-    schema = panel.lazy().collect_schema()
-    for i, pipeline in enumerate(pipes):
-        try:
-            check_schema(pipeline.validate(schema), o)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: pipelines[{i}]: {exc}") from exc
-
-    distinct, which = _distinct(pipes)
     frames = [pipe(panel).collect() for pipe in distinct]
     grids = [backtest_grid(frame, allocs_t, **options) for frame in frames]
     dates = grids[0].dates
@@ -194,7 +184,7 @@ def walk_forward(
         )
     return WalkForwardResult(
         metrics=metrics,
-        summary=summary_stats({k: book[k] for k in _SUMMARY_KEYS}, o["init_nav"], ppy),
+        summary=summary_stats({k: book[k] for k in SUMMARY_INPUTS}, o["init_nav"], ppy),
         windows=pl.DataFrame(rows),
         best_config=best_config,
         best_summary=_window_summary(grid_of[p], a, first, n_dates, o),
@@ -218,24 +208,12 @@ def check_settings(
         )
     if not isinstance(expanding, bool):
         raise ConfigError("walk_forward: parameter 'expanding' must be True or False")
-    names = summary_stats(dict.fromkeys(_SUMMARY_KEYS, np.ones(2)), 1.0, 365)
+    names = summary_stats(dict.fromkeys(SUMMARY_INPUTS, np.ones(2)), 1.0, 365)
     if metric not in names:
         raise ConfigError(
             f"walk_forward: parameter 'metric' must be one of {', '.join(names)}, got {metric!r}"
         )
     return step
-
-
-_SUMMARY_KEYS = (
-    "nav",
-    "daily_return",
-    "drawdown",
-    "turnover_pct",
-    "gross_exposure",
-    "net_exposure",
-    "cost",
-    "funding_pnl",
-)
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
@@ -265,7 +243,7 @@ def _windows(
 def _slice(metrics: Mapping[str, np.ndarray], at: Any, init_nav: float) -> dict[str, np.ndarray]:
     """`summary_stats` inputs of the dates `at`, the NAV rebased to 1 at their start and the
     drawdown measured from there."""
-    out = {k: np.asarray(metrics[k])[at] for k in _SUMMARY_KEYS if k not in ("nav", "drawdown")}
+    out = {k: np.asarray(metrics[k])[at] for k in SUMMARY_INPUTS if k not in ("nav", "drawdown")}
     nav = np.cumprod(1.0 + out["daily_return"])
     out["nav"] = nav
     out["drawdown"] = nav / np.maximum.accumulate(np.maximum(nav, 1.0)) - 1.0
@@ -276,7 +254,7 @@ def _window_summary(
     grid: GridResult, j: int, start: int, stop: int, o: Mapping[str, Any]
 ) -> dict[str, float]:
     """`summary_stats` of configuration `j` of `grid` on the dates [start, stop)."""
-    column = {k: grid.metrics[k][:, j] for k in _SUMMARY_KEYS if k in grid.metrics}
+    column = {k: grid.metrics[k][:, j] for k in SUMMARY_INPUTS if k in grid.metrics}
     return summary_stats(_slice(column, slice(start, stop), 1.0), 1.0, o["periods_per_year"])
 
 
@@ -333,6 +311,6 @@ def _book(
             settings, rows, mk, w_desired, buffer, row_rates, init_nav, o["drift"], None, False
         )
     metrics = run.metrics(o["periods_per_year"])
-    if not all(np.isfinite(metrics[k]).all() for k in _SUMMARY_KEYS):
+    if not all(np.isfinite(metrics[k]).all() for k in SUMMARY_INPUTS):
         raise DataError("walk_forward: the out-of-sample book's NAV stops being finite")
     return metrics
