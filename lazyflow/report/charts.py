@@ -63,6 +63,16 @@ def grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+def small_panels(fig: Figure, n: int) -> tuple[list[Axes], int]:
+    """`n` small panels on `fig` in `grid_shape(n)` (the unused cells removed), and the
+    number of columns."""
+    rows, cols = grid_shape(n)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.remove()
+    return list(axes[:n]), cols
+
+
 class ChartWriter:
     """Draws charts as PNG files in ``out_dir/report_files/``.
 

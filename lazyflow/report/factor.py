@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from lazyflow.factor import ROLLING_WINDOW, FactorAnalysis, FactorTables
-from lazyflow.report.charts import COLORS, ChartFn, Section, empty_panel, grid_shape
+from lazyflow.report.charts import (
+    COLORS,
+    ChartFn,
+    Section,
+    empty_panel,
+    grid_shape,
+    small_panels,
+)
 from lazyflow.report.page import MISSING, fmt, sections_html
 
 if TYPE_CHECKING:
@@ -248,11 +255,8 @@ def _factor_ic(
 
 
 def _factor_ic_hist(fig: Figure, daily: pl.DataFrame, horizons: list[int]) -> None:
-    rows, cols = grid_shape(len(horizons))
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[len(horizons) :]:
-        ax.remove()
-    for i, (ax, h) in enumerate(zip(axes, horizons, strict=False)):
+    axes, cols = small_panels(fig, len(horizons))
+    for i, (ax, h) in enumerate(zip(axes, horizons, strict=True)):
         ic = daily.filter(pl.col("horizon") == h)["ic"].drop_nulls().to_numpy()
         ax.set_title(f"{h}-date forward return", loc="left", fontsize=10)
         ax.set_xlabel("IC per date")
@@ -268,11 +272,8 @@ def _factor_ic_hist(fig: Figure, daily: pl.DataFrame, horizons: list[int]) -> No
 
 
 def _factor_quantiles(fig: Figure, quantile_returns: pl.DataFrame, horizons: list[int]) -> None:
-    rows, cols = grid_shape(len(horizons))
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[len(horizons) :]:
-        ax.remove()
-    for i, (ax, h) in enumerate(zip(axes, horizons, strict=False)):
+    axes, cols = small_panels(fig, len(horizons))
+    for i, (ax, h) in enumerate(zip(axes, horizons, strict=True)):
         data = quantile_returns.filter(pl.col("horizon") == h)
         ax.set_title(f"{h}-date forward return", loc="left", fontsize=10)
         ax.set_xlabel("quantile")
