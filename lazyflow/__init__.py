@@ -12,6 +12,7 @@ from lazyflow.audit import Audit
 from lazyflow.data import PANEL_COLUMNS, scan_panel, synthetic_panel
 from lazyflow.errors import ConfigError, DataError, LazyflowError, SchemaError
 from lazyflow.factor import FactorAnalysis, factor_report
+from lazyflow.grids import grid_allocators, grid_pipelines
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio import (
     Attribution,
@@ -37,7 +38,7 @@ from lazyflow.stages import (
     VolumeUniverse,
 )
 from lazyflow.stages.labels import label_columns
-from lazyflow.sweeps import SweepResult, grid_allocators, grid_pipelines, sweep, sweep_result
+from lazyflow.sweeps import SweepResult, sweep, sweep_result
 from lazyflow.version import __version__
 from lazyflow.walk_forward import WalkForwardResult, walk_forward
 

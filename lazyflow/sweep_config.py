@@ -50,16 +50,11 @@ from lazyflow.config.stages import stage_class
 from lazyflow.config.toml import read_toml
 from lazyflow.config.values import check_keys, coerce, keyword_arguments, show
 from lazyflow.errors import ConfigError
+from lazyflow.grids import check_distinct, grid_allocators, grid_pipelines, stage_column
 from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
-from lazyflow.sweeps import (
-    ENGINES,
-    check_distinct,
-    grid_allocators,
-    grid_pipelines,
-    stage_column,
-)
+from lazyflow.sweeps import ENGINES
 from lazyflow.walk_forward import check_settings
 
 #: The keys of the [sweep] section.

@@ -44,7 +44,6 @@ before any work starts.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import multiprocessing
 import os
@@ -56,54 +55,23 @@ import numpy as np
 import polars as pl
 
 from lazyflow.errors import ConfigError
-from lazyflow.pipeline import Pipeline, stage_name
+from lazyflow.grids import (
+    allocator_list,
+    distinct_pipelines,
+    mapping,
+    pipeline_list,
+    stage_parameters,
+)
+from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.allocator import BufferedAllocator
 from lazyflow.portfolio.grid import backtest_grid, check_grid, check_schema
 from lazyflow.progress import ProgressFn, check_progress
-from lazyflow.stages.base import Stage
 from lazyflow.stats import PBOResult, expected_max_sharpe, pbo, probabilistic_sharpe, sharpe
 from lazyflow.sweep_workers import Ticker, collected, run_local
 
 ENGINES = ("local", "ray")
 #: The leading columns of `sweep`'s result (parameter and statistics columns follow).
 ID_COLUMNS = ("config", "pipeline", "allocator")
-
-
-def grid_pipelines(base: Pipeline, grid: Mapping[str | int, Mapping[str, Any]]) -> list[Pipeline]:
-    """`base` with every combination of the stage parameters in `grid`.
-
-    `grid` maps a stage (its class name, when the class is in `base` once, or its 0-based
-    position) to ``{parameter: value or list of values}``. Values are not checked here;
-    `sweep` checks each pipeline against the panel's schema before it runs.
-    """
-    if not isinstance(base, Pipeline):
-        raise ConfigError(f"grid_pipelines: base must be a Pipeline, got {base!r}")
-    axes = []
-    for key, params in _mapping(grid, "grid_pipelines: grid").items():
-        i = _position(base, key)
-        stage = base.stages[i]
-        where = f"grid_pipelines: {stage_name(stage)} (stage {i})"
-        axes += [((i, name), values) for name, values in _axes(stage, params, where)]
-    pipelines = []
-    for combo in _product(axes):
-        stages = list(base.stages)
-        for i in {i for i, _ in combo}:
-            changes = {name: value for (j, name), value in combo.items() if j == i}
-            stages[i] = dataclasses.replace(stages[i], **changes)
-        pipelines.append(Pipeline(stages))
-    return pipelines
-
-
-def grid_allocators(
-    base: BufferedAllocator | None = None, grid: Mapping[str, Any] | None = None
-) -> list[BufferedAllocator]:
-    """`base` (default `BufferedAllocator()`) with every combination of ``{field: value or
-    list of values}`` in `grid`."""
-    base = BufferedAllocator() if base is None else base
-    if not isinstance(base, BufferedAllocator):
-        raise ConfigError(f"grid_allocators: base must be a BufferedAllocator, got {base!r}")
-    axes = _axes(base, grid or {}, "grid_allocators")
-    return [dataclasses.replace(base, **combo) for combo in _product(axes)]
 
 
 @dataclass(frozen=True)
@@ -203,9 +171,9 @@ def check_sweep(
     """Check a grid before any work (`sweep`, `walk_forward`): the pipelines, the allocators
     and `backtest_kw` (no ``progress``), and every pipeline against `panel`'s schema and the
     backtest's columns; a `ConfigError` names `where` and the pipeline."""
-    pipelines = _pipelines(pipeline_grid)
-    allocators = _allocators(allocator_grid)
-    options = dict(_mapping(backtest_kw or {}, f"{where}: backtest_kw"))
+    pipelines = pipeline_list(pipeline_grid)
+    allocators = allocator_list(allocator_grid)
+    options = dict(mapping(backtest_kw or {}, f"{where}: backtest_kw"))
     if "progress" in options:
         raise ConfigError(f"{where}: backtest_kw may not set 'progress'")
     allocators_t, resolved = check_grid(allocators, options, where=where)
@@ -215,7 +183,7 @@ def check_sweep(
             check_schema(pipeline.validate(schema), resolved)
         except ConfigError as exc:
             raise ConfigError(f"{where}: pipelines[{i}]: {exc}") from exc
-    distinct, which = _distinct(pipelines)
+    distinct, which = distinct_pipelines(pipelines)
     return SweepGrid(pipelines, distinct, which, allocators_t, options, resolved)
 
 
@@ -266,7 +234,7 @@ def _sweep(
         [{f"allocator.{k}": v for k, v in dataclasses.asdict(a).items()} for a in allocators_t],
         infer_schema_length=None,
     ).with_row_index("allocator")
-    table = stats.join(_stage_params(pipelines), on="pipeline", how="left").join(
+    table = stats.join(stage_parameters(pipelines), on="pipeline", how="left").join(
         allocator_params.cast({"allocator": pl.Int64}), on="allocator", how="left"
     )
     first = [*ID_COLUMNS, *(c for c in table.columns if c.startswith(("stage", "allocator.")))]
@@ -388,129 +356,3 @@ def _workers(n_jobs: int | None, n_tasks: int) -> int:
             f"sweep: parameter 'n_jobs' must be None or an integer >= 1, got {n_jobs!r}"
         )
     return min(n_jobs, n_tasks)
-
-
-def _pipelines(grid: Pipeline | Sequence[Pipeline]) -> list[Pipeline]:
-    pipelines = [grid] if isinstance(grid, Pipeline) else _sequence(grid, "pipeline_grid")
-    for i, pipeline in enumerate(pipelines):
-        if not isinstance(pipeline, Pipeline):
-            raise ConfigError(f"sweep: pipeline_grid[{i}] must be a Pipeline, got {pipeline!r}")
-    return pipelines
-
-
-def _allocators(
-    grid: BufferedAllocator | Sequence[BufferedAllocator] | Mapping[str, Any],
-) -> list[BufferedAllocator]:
-    if isinstance(grid, BufferedAllocator):
-        return [grid]
-    if isinstance(grid, Mapping):
-        return grid_allocators(BufferedAllocator(), grid)
-    return _sequence(grid, "allocator_grid")
-
-
-def _sequence(values: Any, name: str) -> list:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
-        raise ConfigError(f"sweep: {name} must be a non-empty list, got {values!r}")
-    return list(values)
-
-
-def _mapping(value: Any, where: str) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a mapping, got {value!r}")
-    return value
-
-
-def _position(base: Pipeline, key: str | int) -> int:
-    """The position in `base` of the stage that a `grid_pipelines` key names."""
-    n = len(base.stages)
-    if isinstance(key, int) and not isinstance(key, bool):
-        if not 0 <= key < n:
-            raise ConfigError(f"grid_pipelines: stage position {key} is not in 0..{n - 1}")
-        i = key
-    else:
-        hits = [i for i, stage in enumerate(base.stages) if stage_name(stage) == key]
-        if len(hits) != 1:
-            names = ", ".join(stage_name(s) for s in base.stages)
-            problem = "is not a stage of" if not hits else f"is at positions {hits} of"
-            raise ConfigError(
-                f"grid_pipelines: {key!r} {problem} the pipeline ({names}); name a stage that "
-                "is there once, or give its 0-based position"
-            )
-        i = hits[0]
-    if not (isinstance(base.stages[i], Stage) and dataclasses.is_dataclass(base.stages[i])):
-        raise ConfigError(f"grid_pipelines: stage {i} ({base.stages[i]!r}) has no parameters")
-    return i
-
-
-def _axes(obj: Any, params: Mapping[str, Any], where: str) -> list[tuple[str, list]]:
-    """``(parameter, values)`` pairs of a grid over the dataclass `obj`'s init fields."""
-    fields = [f.name for f in dataclasses.fields(obj) if f.init]
-    axes = []
-    for name, value in _mapping(params, where).items():
-        if name not in fields:
-            raise ConfigError(
-                f"{where}: unknown parameter '{name}'; parameters: {', '.join(fields)}"
-            )
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            raise ConfigError(f"{where}: parameter '{name}' has an empty list of values")
-        check_distinct(values, f"{where}: parameter '{name}'")
-        axes.append((name, values))
-    return axes
-
-
-def check_distinct(values: Sequence[Any], what: str) -> None:
-    """`ConfigError` (``what`` repeats ...) when two of a grid's `values` are equal: they
-    would make the same configuration twice."""
-    for j, value in enumerate(values):
-        for i in range(j):
-            if values[i] == value:
-                raise ConfigError(
-                    f"{what} repeats the value {value!r} (positions {i} and {j}); each grid "
-                    "value must be distinct"
-                )
-
-
-def _product(axes: Sequence[tuple[Any, list]]) -> list[dict[Any, Any]]:
-    """Every combination of the axes' values, the first axis varying slowest."""
-    keys = [key for key, _ in axes]
-    return [
-        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in axes))
-    ]
-
-
-def _distinct(pipelines: list[Pipeline]) -> tuple[list[Pipeline], list[int]]:
-    """The distinct pipelines (same stages, in order), and which one each pipeline is."""
-    distinct: list[Pipeline] = []
-    which = []
-    for pipeline in pipelines:
-        same = [d for d, seen in enumerate(distinct) if seen.stages == pipeline.stages]
-        if not same:
-            distinct.append(pipeline)
-        which.append(same[0] if same else len(distinct) - 1)
-    return distinct, which
-
-
-def _stage_params(pipelines: list[Pipeline]) -> pl.DataFrame:
-    """One row per pipeline: its position and each stage parameter that differs between them."""
-    columns: dict[str, pl.Series] = {"pipeline": pl.Series(range(len(pipelines)), dtype=pl.Int64)}
-    if len({tuple(type(s) for s in p.stages) for p in pipelines}) > 1:
-        return pl.DataFrame(columns | {"stages": pl.Series([repr(p) for p in pipelines])})
-    first = pipelines[0].stages
-    for i, stage in enumerate(first):
-        if not (isinstance(stage, Stage) and dataclasses.is_dataclass(stage)):
-            continue
-        for field in dataclasses.fields(stage):
-            values = [getattr(p.stages[i], field.name) for p in pipelines]
-            if any(v != values[0] for v in values):
-                column = stage_column(first, i, field.name)
-                columns[column] = pl.Series(values, strict=False)
-    return pl.DataFrame(columns)
-
-
-def stage_column(stages: Sequence[Any], i: int, parameter: str) -> str:
-    """The result column of parameter `parameter` of ``stages[i]``: ``stage.<Class>.<param>``,
-    or ``stage.<i>.<Class>.<param>`` when the class is in `stages` more than once."""
-    names = [stage_name(s) for s in stages]
-    label = names[i] if names.count(names[i]) == 1 else f"{i}.{names[i]}"
-    return f"stage.{label}.{parameter}"
