@@ -45,6 +45,7 @@ from lazyflow.portfolio.grid import GridResult, backtest_grid
 from lazyflow.portfolio.run import prepare, rates_at
 from lazyflow.portfolio.scan import Rows, marks, scan, settle
 from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
+from lazyflow.progress import ProgressFn, check_progress
 from lazyflow.sweeps import check_sweep
 
 #: Allocator fields of the rebalance step (caps, open rule): one book switching allocators
@@ -91,13 +92,17 @@ def walk_forward(
     metric: str = "sharpe",
     backtest_kw: Mapping[str, Any] | None = None,
     expanding: bool = False,
+    progress: ProgressFn | None = None,
 ) -> WalkForwardResult:
     """Walk-forward test of a grid of configurations (see the module docstring).
 
     `pipelines` and `allocators` as in `lf.sweep`; `train`, `test`, `step` (default
     `test`) and `purge` in rebalance dates; `metric` a `BacktestResult.summary` statistic
     (higher is better); `backtest_kw` `lf.backtest`'s keyword arguments but progress.
+    `progress(done, total)` counts the steps: each distinct pipeline's collect and grid
+    backtest, then the out-of-sample book.
     """
+    check_progress(progress, "walk_forward")
     where = "walk_forward"
     step = check_settings(train, test, step, purge, metric, expanding)
     checked = check_sweep(panel, pipelines, allocators, backtest_kw, where)
@@ -111,8 +116,13 @@ def walk_forward(
                     "out-of-sample book switches allocators between windows, which may differ "
                     f"only in how they size the desired weights, not in {', '.join(STEP_FIELDS)}"
                 )
-    frames = [pipe(panel).collect() for pipe in distinct]
-    grids = [backtest_grid(frame, allocs_t, **options) for frame in frames]
+    steps = len(distinct) + 1
+    frames, grids = [], []
+    for pipe in distinct:
+        frames.append(pipe(panel).collect())
+        grids.append(backtest_grid(frames[-1], allocs_t, **options))
+        if progress is not None:
+            progress(len(grids), steps)
     dates = grids[0].dates
     for d, grid in enumerate(grids[1:], 1):
         if not grid.dates.equals(dates):
@@ -161,6 +171,8 @@ def walk_forward(
     window_of = window_of[first:]
     config_of = np.array([chosen[w] for w in window_of])
     book = _book(frames, which, configs, allocs_t, config_of, dates[first:], o)
+    if progress is not None:
+        progress(steps, steps)
     best_config = int(np.argmax([window_stat(metric, 0, n_dates, c) for c in range(len(configs))]))
     p, a = configs[best_config]
     best_nav = grid_of[p].metrics["nav"][first:, a]

@@ -87,8 +87,13 @@ def ingest_binance(args: argparse.Namespace) -> int:
     from lazyflow.data.binance import load_um_daily
 
     with staged_file(args.out, "--out") as tmp:  # --out checked first; replaced at the end
-        with Progress(f"reading {args.dir}", enabled=progress_enabled(args.quiet)).working():
-            panel = load_um_daily(args.dir, symbols=args.symbols, interval=args.interval)
+        bar = Progress(f"reading {args.dir}: files", enabled=progress_enabled(args.quiet))
+        try:
+            panel = load_um_daily(
+                args.dir, symbols=args.symbols, interval=args.interval, progress=bar
+            )
+        finally:
+            bar.close()
         panel.write_parquet(tmp)
     if not args.quiet:
         dates = panel["date"]

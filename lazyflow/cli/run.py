@@ -234,8 +234,11 @@ def _capacity(config: RunConfig, frame: pl.DataFrame, quiet: bool) -> pl.DataFra
     if not config.capacity_navs:
         return None
     options = {k: v for k, v in config.backtest.items() if k != "init_nav"}
-    with Progress("capacity", enabled=progress_enabled(quiet)).working():
-        return capacity(frame, config.allocator, config.capacity_navs, **options)
+    bar = Progress("capacity: dates", enabled=progress_enabled(quiet))
+    try:
+        return capacity(frame, config.allocator, config.capacity_navs, progress=bar, **options)
+    finally:
+        bar.close()
 
 
 def print_summary(summary: Mapping[str, Any], with_factor: bool, report: Path) -> None:

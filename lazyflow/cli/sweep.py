@@ -41,14 +41,18 @@ def sweep_command(args: argparse.Namespace) -> int:
             bar.close()
         walk = None
         if config.walk_forward is not None:
-            with Progress("walk-forward", enabled=progress_enabled(args.quiet)).working():
+            bar = Progress("walk-forward: steps", enabled=progress_enabled(args.quiet))
+            try:
                 walk = walk_forward(
                     config.run.data.scan(),
                     pipelines,
                     allocators,
                     backtest_kw=config.run.backtest,
+                    progress=bar,
                     **config.walk_forward,
                 )
+            finally:
+                bar.close()
         table = result.table
         table.write_parquet(tmp / "sweep.parquet")
         files = ["sweep.parquet"]

@@ -45,6 +45,7 @@ from lazyflow.data.download import check_symbols
 from lazyflow.data.download import download as download  # re-exported: lf.data.binance.download
 from lazyflow.data.panel import PANEL_COLUMNS
 from lazyflow.errors import ConfigError, DataError
+from lazyflow.progress import ProgressFn, check_progress
 
 KLINE_COLUMNS = (
     "open_time",
@@ -130,6 +131,7 @@ def load_um_daily(
     *,
     interval: str | None = None,
     verify_checksums: bool = True,
+    progress: ProgressFn | None = None,
 ) -> pl.DataFrame:
     """Daily panel (PANEL_COLUMNS, sorted by date, symbol) from Binance USD-M archive files.
 
@@ -150,8 +152,9 @@ def load_um_daily(
     daily panel. Raises `DataError` naming the file for a bad checksum, a
     corrupt, encrypted or oversized zip (`MAX_CSV_BYTES`), a zip without exactly
     one CSV, unknown columns, a row without a time, or a time outside the
-    supported dates (`lazyflow.data.dates`).
+    supported dates (`lazyflow.data.dates`). `progress(done, total)` counts the files read.
     """
+    check_progress(progress, _WHO)
     if interval is not None and interval not in INTERVALS:
         raise ConfigError(
             f"{_WHO}: interval={interval!r} cannot be resampled to daily bars; "
@@ -180,12 +183,17 @@ def load_um_daily(
     if not with_klines:
         raise DataError(f"{_WHO}: no USD-M kline files found in {_describe(sources)}")
     frames, notes = [], []
+    total = sum(len(groups[s]["klines"]) + len(groups[s]["fundingRate"]) for s in with_klines)
+    done = 0
     for s in with_klines:
         frame, conflicts = _symbol_daily(
             s, groups[s]["klines"], groups[s]["fundingRate"], verify_checksums
         )
         frames.append(frame)
         notes += conflicts
+        done += len(groups[s]["klines"]) + len(groups[s]["fundingRate"])
+        if progress is not None:
+            progress(done, total)
     if notes:
         warnings.warn(
             f"{_WHO}: files disagree on {', '.join(notes)} (same time, different values); "

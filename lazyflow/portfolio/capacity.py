@@ -74,7 +74,8 @@ def capacity(
     """Net performance of `allocator` at each starting NAV in `navs` (dollars), one row each.
 
     `costs` (usually including `SquareRootImpact`) and `options` (`lf.backtest`'s keyword
-    arguments but `init_nav`) are those of every run. Columns (`CAPACITY_COLUMNS`):
+    arguments but `init_nav`, `progress` included: it counts the dates of the one walk over
+    every NAV) are those of every run. Columns (`CAPACITY_COLUMNS`):
     init_nav; sharpe, cagr, total_return, max_drawdown, avg_turnover and total_cost as in
     `BacktestResult.summary` (total_cost in dollars); ``cost_drag = sum(cost) /
     mean(NAV before each date's cost) * periods_per_year / n_dates``, the annual cost as a
