@@ -28,9 +28,10 @@ def masked(column: str, mask: str | None) -> pl.Expr:
 
 
 def finite(expr: pl.Expr) -> pl.Expr:
-    """`expr` as Float64, null where it is null, NaN or +-inf (non-finite counts as missing)."""
-    value = expr.cast(pl.Float64)
-    return pl.when(value.is_finite()).then(value)
+    """`expr` as Float64, null where it is null, NaN or +-inf (non-finite counts as missing).
+    Reads `expr` once (``fill_nan`` or ``when(is_finite)`` would evaluate it twice)."""
+    inf = float("inf")
+    return expr.cast(pl.Float64).replace([inf, -inf, float("nan")], None)
 
 
 def window_value(expr: pl.Expr) -> pl.Expr:

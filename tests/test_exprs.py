@@ -12,7 +12,7 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lazyflow.exprs import exact_sum, group_mean, group_std, quantile_bucket, winsorize
+from lazyflow.exprs import exact_sum, finite, group_mean, group_std, quantile_bucket, winsorize
 from tests.algebra_reference import nearest_quantile
 
 
@@ -185,3 +185,11 @@ def test_quantile_bucket_matches_plain_python(seed, n, descending):
             rank = above + (ties + 1) / 2
             assert b == math.floor((rank - 1) * n / len(values)) + 1
             assert 1 <= b <= n
+
+
+def test_finite_nulls_nan_and_inf_and_keeps_every_finite_value():
+    values = [1.0, None, float("nan"), float("inf"), -float("inf"), -0.0, 1e308, 5e-324]
+    got = pl.DataFrame({"x": values}).select(finite(pl.col("x")))["x"].to_list()
+    assert got == [1.0, None, None, None, None, -0.0, 1e308, 5e-324]
+    ints = pl.DataFrame({"x": [1, None, 3]}).select(finite(pl.col("x")))["x"]
+    assert ints.dtype == pl.Float64 and ints.to_list() == [1.0, None, 3.0]

@@ -18,10 +18,10 @@ from numbers import Integral, Real
 import polars as pl
 
 from lazyflow import exprs
-from lazyflow.algebra.term import CS, GROUP, OPS, OpSpec, Term, TermLike, finite, term
+from lazyflow.algebra.term import CS, GROUP, OPS, OpSpec, Term, TermLike, term
 from lazyflow.algebra.ts import CONSTANT_RTOL
 from lazyflow.errors import ConfigError
-from lazyflow.exprs import exact_sum, group_mean, group_std, quantile_bucket
+from lazyflow.exprs import exact_sum, finite, group_mean, group_std, quantile_bucket
 
 #: ``cs.zscore`` is null on a date with a value this large (2**1022, ~4.5e307): below it the
 #: centred values x - mean stay finite.

@@ -34,8 +34,9 @@ from numbers import Integral, Real
 
 import polars as pl
 
-from lazyflow.algebra.term import OPS, TS, OpSpec, Term, TermLike, finite, term
+from lazyflow.algebra.term import OPS, TS, OpSpec, Term, TermLike, term
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import finite
 
 #: Longest window of the operators run by a Polars rolling kernel (rows).
 MAX_WINDOW = 100_000
