@@ -105,11 +105,11 @@ def winsorize(x: pl.Expr, q: float, by: str | None = None) -> pl.Expr:
     return x.clip(low, high)
 
 
-def quantile_bucket(x: pl.Expr, n: int, descending: bool = False) -> pl.Expr:
+def quantile_bucket(x: pl.Expr, n: int, descending: bool = False, min_count: int = 2) -> pl.Expr:
     """Bucket 1..`n` (Int64) of `x` in its group: ``floor((rank - 1) * n / count) + 1``, rank
     the average-ties rank (from the highest value down if `descending`) among the group's
-    non-null values; null where ``count < 2`` and where `x` is null. Computed in integers,
-    ``(2 rank - 2) n // (2 count)``, so the floor is exact."""
+    non-null values; null where ``count < min_count`` and where `x` is null. Computed in
+    integers, ``(2 rank - 2) n // (2 count)``, so the floor is exact."""
     count = x.count().cast(pl.Int64)
     twice_below = ((x.rank("average", descending=descending) * 2 - 2) * n).cast(pl.Int64)
-    return pl.when(count >= 2).then(twice_below // (count * 2) + 1)
+    return pl.when(count >= min_count).then(twice_below // (count * 2) + 1)

@@ -169,15 +169,21 @@ def test_winsorize_in_and_outside_over_matches_nearest_quantiles(seed, q):
             assert w == min(max(v, low), high)
 
 
-@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 3, 10, 7919]), st.booleans())
-def test_quantile_bucket_matches_plain_python(seed, n, descending):
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1, 3, 10, 7919]),
+    st.booleans(),
+    st.sampled_from([1, 2]),
+)
+def test_quantile_bucket_matches_plain_python(seed, n, descending, min_count):
     frame = stats_frame(seed)
-    out = frame.with_columns(b=quantile_bucket(pl.col("x"), n, descending).over("date"))
+    bucket = quantile_bucket(pl.col("x"), n, descending, min_count=min_count)
+    out = frame.with_columns(b=bucket.over("date"))
     assert out.schema["b"] == pl.Int64
     for rows in by_date(out, "b").values():
         values = [v for v, _ in rows if v is not None]
         for v, b in rows:
-            if v is None or len(values) < 2:
+            if v is None or len(values) < min_count:
                 assert b is None
                 continue
             above = sum(u > v for u in values) if descending else sum(u < v for u in values)
