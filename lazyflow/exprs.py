@@ -36,7 +36,9 @@ def finite(expr: pl.Expr) -> pl.Expr:
 
 def window_value(expr: pl.Expr) -> pl.Expr:
     """`expr` as Float64 for a window (rolling, EWMA or per-date sum): null where it is null,
-    NaN, +-inf or beyond +-`MAX_WINDOW_VALUE`, so the window stays finite and recovers."""
+    NaN, +-inf or beyond +-`MAX_WINDOW_VALUE`, so the window stays finite and recovers.
+    The built-in stages' rule (their rolling and EWMA kernels carry state); the factor
+    algebra keeps every finite value instead and adds each window afresh."""
     value = expr.cast(pl.Float64)
     return pl.when(value.abs() <= MAX_WINDOW_VALUE).then(value)
 
