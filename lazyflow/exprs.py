@@ -89,9 +89,10 @@ def group_mean(x: pl.Expr) -> pl.Expr:
 def group_std(centred: pl.Expr, ddof: int = 1) -> pl.Expr:
     """The group's standard deviation from its `centred` values (x - group mean, finite,
     with ``|centred| < 2**511`` so the squares stay finite):
-    ``sqrt(exact_sum(centred^2) / (count - ddof))``; null where ``count <= ddof``."""
-    count = centred.count()
-    return pl.when(count > ddof).then((exact_sum(centred * centred) / (count - ddof)).sqrt())
+    ``sqrt(exact_sum(centred^2) / (count - ddof))``; NaN where ``count <= ddof`` (a
+    division, not a ``when``: `centred` is read once more per use)."""
+    divisor = (centred.count().cast(pl.Int64) - ddof).clip(lower_bound=0)
+    return (exact_sum(centred * centred) / divisor).sqrt()
 
 
 def winsorize(x: pl.Expr, q: float, by: str | None = None) -> pl.Expr:
