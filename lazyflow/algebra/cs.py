@@ -17,11 +17,11 @@ from numbers import Integral, Real
 
 import polars as pl
 
-from lazyflow import exprs
 from lazyflow.algebra.term import CS, GROUP, OPS, OpSpec, Term, TermLike, term
 from lazyflow.algebra.ts import CONSTANT_RTOL
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import exact_sum, finite, group_mean, group_std, quantile_bucket
+from lazyflow.exprs import winsorize as winsorize_kernel
 
 #: ``cs.zscore`` is null on a date with a value this large (2**510, ~3.4e153): below it the
 #: centred values stay under 2**511 and their squares finite.
@@ -66,7 +66,7 @@ def zscore_expr(x: pl.Expr) -> pl.Expr:
 
 def winsorize_expr(x: pl.Expr, q: float) -> pl.Expr:
     """x clipped to the group's q and 1 - q quantiles (interpolation "nearest")."""
-    return exprs.winsorize(x, q)
+    return winsorize_kernel(x, q)
 
 
 def scale_expr(x: pl.Expr, a: float = 1.0) -> pl.Expr:
