@@ -1,6 +1,9 @@
 """Polars expression helpers shared by the stages, the factor algebra and the cost models:
-missing-value rules (`finite`, `window_value`), `masked` cross-sections and `per_symbol`
-windows. They import nothing from lazyflow, so any module may use them."""
+missing-value rules (`finite`, `window_value`), `masked` cross-sections, `per_symbol`
+windows, and the per-group statistics that the built-in stages and ``lf.cs`` both use
+(`exact_sum`, `group_mean`, `group_std`, `winsorize`, `quantile_bucket`: aggregations or
+kernels over one group's rows, to be wrapped in ``over(date)``). They import nothing from
+lazyflow, so any module may use them."""
 
 from __future__ import annotations
 
@@ -25,14 +28,17 @@ def masked(column: str, mask: str | None) -> pl.Expr:
 
 
 def finite(expr: pl.Expr) -> pl.Expr:
-    """`expr` as Float64, null where it is null, NaN or +-inf (non-finite counts as missing)."""
-    value = expr.cast(pl.Float64)
-    return pl.when(value.is_finite()).then(value)
+    """`expr` as Float64, null where it is null, NaN or +-inf (non-finite counts as missing).
+    Reads `expr` once (``fill_nan`` or ``when(is_finite)`` would evaluate it twice)."""
+    inf = float("inf")
+    return expr.cast(pl.Float64).replace([inf, -inf, float("nan")], None)
 
 
 def window_value(expr: pl.Expr) -> pl.Expr:
     """`expr` as Float64 for a window (rolling, EWMA or per-date sum): null where it is null,
-    NaN, +-inf or beyond +-`MAX_WINDOW_VALUE`, so the window stays finite and recovers."""
+    NaN, +-inf or beyond +-`MAX_WINDOW_VALUE`, so the window stays finite and recovers.
+    The built-in stages' rule (their rolling and EWMA kernels carry state); the factor
+    algebra keeps every finite value instead and adds each window afresh."""
     value = expr.cast(pl.Float64)
     return pl.when(value.abs() <= MAX_WINDOW_VALUE).then(value)
 
@@ -72,3 +78,41 @@ def exact_sum(x: pl.Expr) -> pl.Expr:
     shift = (SUM_BITS - 1 - x.abs().max().log(2).floor()).clip(upper_bound=MAX_SHIFT)
     scale = pl.lit(2.0).pow(shift)
     return ((x * scale).cast(pl.Int128).sum().cast(pl.Float64) / scale).fill_null(0.0)
+
+
+def group_mean(x: pl.Expr) -> pl.Expr:
+    """The group's mean of the finite values `x` over its non-null ones: ``exact_sum / count``
+    (NaN for a group without values)."""
+    return exact_sum(x) / x.count()
+
+
+def group_std(centred: pl.Expr, ddof: int = 1) -> pl.Expr:
+    """The group's standard deviation from its `centred` values (x - group mean, finite,
+    with ``|centred| < 2**511`` so the squares stay finite):
+    ``sqrt(exact_sum(centred^2) / (count - ddof))``; NaN where ``count <= ddof`` (a
+    division, not a ``when``: `centred` is read once more per use)."""
+    divisor = (centred.count().cast(pl.Int64) - ddof).clip(lower_bound=0)
+    return (exact_sum(centred * centred) / divisor).sqrt()
+
+
+def winsorize(x: pl.Expr, q: float, by: str | None = None) -> pl.Expr:
+    """`x` clipped to its group's `q` and ``1 - q`` quantiles (interpolation "nearest").
+
+    Without `by` a kernel over one group's rows (wrap it in ``over``); with `by` a row-wise
+    expression whose two bounds are each taken ``over(by)`` (measured ~10% less CPU in
+    `FundingCarry` than the whole clip inside one ``over``)."""
+    low = x.quantile(q, interpolation="nearest")
+    high = x.quantile(1 - q, interpolation="nearest")
+    if by is not None:
+        low, high = low.over(by), high.over(by)
+    return x.clip(low, high)
+
+
+def quantile_bucket(x: pl.Expr, n: int, descending: bool = False, min_count: int = 2) -> pl.Expr:
+    """Bucket 1..`n` (Int64) of `x` in its group: ``floor((rank - 1) * n / count) + 1``, rank
+    the average-ties rank (from the highest value down if `descending`) among the group's
+    non-null values; null where ``count < min_count`` and where `x` is null. Computed in
+    integers, ``(2 rank - 2) n // (2 count)``, so the floor is exact."""
+    count = x.count().cast(pl.Int64)
+    twice_below = ((x.rank("average", descending=descending) * 2 - 2) * n).cast(pl.Int64)
+    return pl.when(count >= min_count).then(twice_below // (count * 2) + 1)

@@ -190,6 +190,25 @@ def test_cs_operator_matches_reference(name: str, mask: str | None) -> None:
     assert np.isfinite(want).sum() > 20
 
 
+def test_cs_huge_values_exact_or_null() -> None:
+    """Per-date sums are exact_sum: mean, std and sum |x| stay right at 1e150 and 1e-100;
+    a date with a value of 2**510 or more (here 1e300, whose square is inf: exact_sum would
+    fail) has a null zscore; the other cs operators are unaffected there."""
+    x = [1e150, -2e150, 3e150, 1e-100, -3e-100, 2e-100, 1.0, 2.0, 1e300]
+    frame = pl.DataFrame(
+        {"date": [dt.date(2024, 1, 1 + i // 3) for i in range(9)], "x": x}
+    )
+    z = compute(frame, cs.zscore("x"))
+    for day in range(2):
+        v = np.array(x[3 * day : 3 * day + 3]) / x[3 * day]  # numpy's squares would overflow
+        want = (v - v.mean()) / v.std(ddof=1)
+        np.testing.assert_allclose(z[3 * day : 3 * day + 3], want, rtol=1e-12)
+    assert np.isnan(z[6:]).all()
+    scaled = compute(frame, cs.scale("x"))
+    np.testing.assert_allclose(scaled[:3], np.array(x[:3]) / 6e150, rtol=1e-15)
+    assert np.isfinite(compute(frame, cs.demean("x"))[6:]).all()
+
+
 @pytest.mark.parametrize("mask", [None, "m"])
 def test_neutralize_matches_reference(mask: str | None) -> None:
     frame = random_panel(4, n_symbols=12, n_days=12)

@@ -3,11 +3,12 @@ and, when the `Factor` has a ``mask``, inside it. Rows outside get null.
 
 Two layers, as in `lazyflow.algebra.ts`: the *kernels* ``*_expr(x)`` are plain Polars
 expressions over one date's rows (``x`` finite Float64 with nulls for missing and masked
-rows; wrap them in ``.over(date)``, see `per_date`), and the *term constructors*.
+rows; `lf.Factor` wraps them in ``.over(date)``), and the *term constructors*.
 
-Every per-date sum (the mean, the std, sum |x|) adds the date's values one by one in
-ascending order of value (`total`), so the bits of the result do not depend on the row
-order or on the path Polars takes (a plain ``sum`` adds in row order).
+The statistics are the built-in stages' own (`lazyflow.exprs`): every per-date sum (the
+mean, the std, sum |x|) is `exact_sum`, the exact sum rounded once, so the bits of the
+result do not depend on the row order, the thread count or the path Polars takes;
+``winsorize`` is `FundingCarry`'s and ``quantile`` is `Deciles`' bucket rule.
 """
 
 from __future__ import annotations
@@ -16,28 +17,18 @@ from numbers import Integral, Real
 
 import polars as pl
 
-from lazyflow.algebra.term import CS, GROUP, OPS, OpSpec, Term, TermLike, finite, term
+from lazyflow.algebra.term import CS, GROUP, OPS, OpSpec, Term, TermLike, term
 from lazyflow.algebra.ts import CONSTANT_RTOL
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import exact_sum, finite, group_mean, group_std, quantile_bucket
+from lazyflow.exprs import winsorize as winsorize_kernel
+
+#: ``cs.zscore`` is null on a date with a value this large (2**510, ~3.4e153): below it the
+#: centred values stay under 2**511 and their squares finite.
+ZSCORE_MAX = 2.0**510
 
 
 # kernels -------------------------------------------------------------------------------
-def per_date(expr: pl.Expr, date_col: str = "date") -> pl.Expr:
-    """A kernel evaluated over each date's rows."""
-    return expr.over(date_col)
-
-
-def total(x: pl.Expr) -> pl.Expr:
-    """The group's sum of x (nulls skipped), added in ascending order of value: the same
-    bits in any row order."""
-    return x.fill_null(0.0).sort().cum_sum().last()
-
-
-def mean_of(x: pl.Expr) -> pl.Expr:
-    """The group's mean of x over its non-null values (order-independent, see `total`)."""
-    return total(x) / x.count()
-
-
 def per_row(value: pl.Expr, like: pl.Expr) -> pl.Expr:
     """The group's scalar `value` as a column as long as `like` (null where `like` is).
 
@@ -55,38 +46,38 @@ def rank_expr(x: pl.Expr) -> pl.Expr:
 
 def demean_expr(x: pl.Expr) -> pl.Expr:
     """x - mean."""
-    return finite(x - mean_of(x))
+    return finite(x - group_mean(x))
 
 
 def zscore_expr(x: pl.Expr) -> pl.Expr:
-    """(x - mean) / std, std = sqrt(sum (x - mean)^2 / (n - 1)); null where n < 2 or the
-    values are constant up to rounding (std <= CONSTANT_RTOL * |mean|)."""
-    m = mean_of(x)
+    """(x - mean) / std, std = sqrt(sum (x - mean)^2 / (n - 1)); null where n < 2, where the
+    values are constant up to rounding (std <= CONSTANT_RTOL * |mean|), and on a date with a
+    value of size ``ZSCORE_MAX`` or more (its squares could overflow). On a date whose values
+    are all below ~2**-450 (1e-135) the squares reach `exact_sum`'s 2**-1023 floor and the
+    std loses precision (rescaling x first costs twice the time: measured)."""
+    m = group_mean(x)
     centred = x - m
-    sd = (total(centred * centred) / (x.count() - 1)).sqrt()
-    return finite(pl.when(sd > CONSTANT_RTOL * m.abs()).then(centred / per_row(sd, centred)))
+    # a date with a value beyond ZSCORE_MAX is nulled by the when, but Polars evaluates the
+    # std there too: clipped, the squares stay finite for exact_sum (cheaper than a guard)
+    sd = group_std(centred.clip(-2 * ZSCORE_MAX, 2 * ZSCORE_MAX))
+    small = (sd > CONSTANT_RTOL * m.abs()) & (x.abs().max() < ZSCORE_MAX)
+    return finite(pl.when(small).then(centred / per_row(sd, centred)))
 
 
 def winsorize_expr(x: pl.Expr, q: float) -> pl.Expr:
     """x clipped to the group's q and 1 - q quantiles (interpolation "nearest")."""
-    return x.clip(
-        x.quantile(q, interpolation="nearest"), x.quantile(1 - q, interpolation="nearest")
-    )
+    return winsorize_kernel(x, q)
 
 
 def scale_expr(x: pl.Expr, a: float = 1.0) -> pl.Expr:
     """x * a / sum |x|, so that sum |x| = a; null where sum |x| = 0."""
-    return finite(x * a / per_row(total(x.abs()), x))
+    return finite(x * a / per_row(exact_sum(x.abs()), x))
 
 
 def quantile_expr(x: pl.Expr, n: int) -> pl.Expr:
     """Bucket 1..n: floor((rank - 1) * n / count) + 1 (rank average ties), as `Deciles`;
-    null where count < 2. Computed in integers, ``(2 rank - 2) n // (2 count)``, so the
-    floor is exact."""
-    count = x.count().cast(pl.Int64)
-    twice_below = ((x.rank("average") * 2 - 2) * n).cast(pl.Int64)
-    bucket = twice_below // (count * 2) + 1
-    return pl.when(count >= 2).then(bucket).cast(pl.Float64)
+    null where count < 2."""
+    return quantile_bucket(x, n).cast(pl.Float64)
 
 
 def neutralize_expr(x: pl.Expr, group: str) -> pl.Expr:

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lazyflow.algebra.term import CS, GROUP, OPS, ROW, TS, Term, finite
+from lazyflow.algebra.term import CS, GROUP, OPS, ROW, TS, Term
+from lazyflow.exprs import finite
 
 #: How each kind is written in `Plan.describe`.
 KIND_NAMES = {TS: "per symbol", CS: "per date", GROUP: "per (date, group)", ROW: "row-wise"}

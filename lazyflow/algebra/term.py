@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import finite
 
 #: What a term's operator is evaluated over: a row at a time, per symbol in date order
 #: ("ts"), per date ("cs"), or per (date, group) ("group").
@@ -210,12 +211,6 @@ def where(cond: TermLike, a: TermLike, b: TermLike) -> Term:
     """``cond ? a : b`` row by row; null where `cond` is null (a comparison with a missing
     value never takes the else branch)."""
     return Term("where", (term(cond), term(a), term(b)))
-
-
-def finite(expr: pl.Expr) -> pl.Expr:
-    """`expr` as Float64, null where null, NaN or +-inf (reads `expr` once)."""
-    inf = float("inf")  # (fill_nan would expand into a when/then reading expr three times)
-    return expr.cast(pl.Float64).replace([inf, -inf, float("nan")], None)
 
 
 def _row(name: str, symbol: str, fn: Callable[..., pl.Expr]) -> None:

@@ -12,19 +12,21 @@ Two layers:
   `lf.Factor` fuse several into one window;
 - the *term constructors* (`mean`, `corr`, ...), which take terms or column names.
 
-Overflow and recovery: Polars' incremental rolling sum keeps the state of every value it
-has seen (after an overflow it stays inf/NaN for the rest of the symbol's history, and
-after a value 1e10 times the others has left, its rounding stays in the sum), so ``sum``
-and ``mean`` add each window afresh (Polars' weighted rolling sum, weights 1: O(d) per
-row), on inputs scaled by a power of two ``2**-k`` with ``2**k > 2 (d + 1)`` so no partial
-sum overflows; the result is scaled back, and a result beyond the float range is null.
-Scaling by a power of two is exact except for values below ~1e-300 (subnormal). ``std``
-is Polars' kernel, which recomputes (measured: exact again once a 1e300 value has left
-the window); ``min``/``max`` keep no sum; ``product`` sums logarithms (at most ~745 in
-size each). ``corr``, ``cov``, ``zscore``, ``rank``, ``argmax``/``argmin`` and
-``decay_linear`` are sums over the `d` lags written out (so at most `MAX_UNROLLED`), computed
-afresh in every window: nothing carries from one window to the next. Cost: O(d) per row for
-all of these, where pandas' incremental kernels are O(1).
+Overflow and recovery (the algebra keeps every finite value, where the built-in stages cut
+window inputs at +-2**53 with `lazyflow.exprs.window_value`): Polars' incremental rolling
+sum keeps the state of every value it has seen (after an overflow it stays inf/NaN for the
+rest of the symbol's history, and after a value 1e10 times the others has left, its
+rounding stays in the sum), so ``sum`` and ``mean`` add each window afresh (Polars'
+weighted rolling sum, weights 1: O(d) per row), on inputs scaled by a power of two
+``2**-k`` with ``2**k > 2 (d + 1)`` so no partial sum overflows; the result is scaled
+back, and a result beyond the float range is null. Scaling by a power of two is exact
+except for values below ~1e-300 (subnormal). ``std`` is Polars' kernel, which recomputes
+(measured: exact again once a 1e300 value has left the window); ``min``/``max`` keep no
+sum; ``product`` sums logarithms (at most ~745 in size each). ``corr``, ``cov``,
+``zscore``, ``rank``, ``argmax``/``argmin`` and ``decay_linear`` are sums over the `d`
+lags written out (so at most `MAX_UNROLLED`), computed afresh in every window: nothing
+carries from one window to the next. Cost: O(d) per row for all of these, where pandas'
+incremental kernels are O(1).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from numbers import Integral, Real
 
 import polars as pl
 
-from lazyflow.algebra.term import OPS, TS, OpSpec, Term, TermLike, finite, term
+from lazyflow.algebra.term import OPS, TS, OpSpec, Term, TermLike, term
 from lazyflow.errors import ConfigError
+from lazyflow.exprs import finite
 
 #: Longest window of the operators run by a Polars rolling kernel (rows).
 MAX_WINDOW = 100_000

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lazyflow.exprs import exact_sum, finite, masked, window_value
+from lazyflow.exprs import finite, group_mean, group_std, masked, window_value, winsorize
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage, with_mask
 
@@ -63,16 +63,8 @@ class FundingCarry(Stage):
         score = pl.col(out)
         # one window level per step, each reading the column the step before wrote (nested in
         # one expression, every use re-evaluated the quantile and mean windows per date)
-        frame = frame.with_columns(
-            raw.clip(
-                raw.quantile(self.winsor, interpolation="nearest").over(by),
-                raw.quantile(1 - self.winsor, interpolation="nearest").over(by),
-            ).alias(out)
-        )
+        frame = frame.with_columns(winsorize(raw, self.winsor, by).alias(out))
         if self.standardize:
-            n = score.count()
-            centred = score - (exact_sum(score) / n).over(by)
-            frame = frame.with_columns(centred.alias(out)).with_columns(
-                (score / ((exact_sum(score**2) / (n - 1)).sqrt().over(by) + STD_EPS)).alias(out)
-            )
+            frame = frame.with_columns((score - group_mean(score).over(by)).alias(out))
+            frame = frame.with_columns((score / (group_std(score).over(by) + STD_EPS)).alias(out))
         return frame.with_columns(finite(score).alias(out))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lazyflow.exprs import finite, masked
+from lazyflow.exprs import finite, masked, quantile_bucket
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage, with_mask
 
@@ -42,8 +42,5 @@ class Deciles(Stage):
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         score = finite(masked(self.score_col, self.mask))
-        rank = score.rank("average", descending=self.descending).over(self.date_col)
-        n = score.count().over(self.date_col)
-        bucket = ((rank - 1) * self.n_quantiles / n).floor() + 1
-        decile = pl.when(n >= 2).then(bucket).cast(pl.Int32)
-        return frame.with_columns(decile.alias(self.output_col))
+        decile = quantile_bucket(score, self.n_quantiles, self.descending).over(self.date_col)
+        return frame.with_columns(decile.cast(pl.Int32).alias(self.output_col))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from lazyflow.errors import SchemaError
-from lazyflow.exprs import masked, per_symbol, window_value
+from lazyflow.exprs import masked, per_symbol, quantile_bucket, window_value
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage, with_mask
 
@@ -85,10 +85,9 @@ class VolumeUniverse(Stage):
         trail = per_symbol(
             dollar.rolling_mean(self.window, min_samples=1), self.symbol_col, self.date_col
         )
-        ranked = masked(self.trail_col, self.mask)
-        rank = ranked.rank("average", descending=True).over(self.date_col)
-        n = ranked.count().over(self.date_col)
-        decile = (10 - ((rank - 1) * 10 / n).floor()).clip(lower_bound=1).cast(pl.Int32)
+        # 10 - floor((rank - 1) * 10 / n) = 11 - bucket (rank from the most liquid down)
+        bucket = quantile_bucket(masked(self.trail_col, self.mask), 10, True, min_count=1)
+        decile = (11 - bucket.over(self.date_col)).cast(pl.Int32)
         return (
             frame.with_columns(trail.alias(self.trail_col))
             .with_columns(decile.alias(self.decile_col))
