@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from lazyflow.algebra.parse import parse
-from lazyflow.algebra.plan import Plan, plan
-from lazyflow.algebra.term import CS, GROUP, TS, Term
+from lazyflow.algebra.plan import Names, Partitions, Plan, plan
+from lazyflow.algebra.term import GROUP, OPS, TS, Term
 from lazyflow.errors import ConfigError, SchemaError
-from lazyflow.exprs import per_symbol
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage
 
@@ -81,25 +80,57 @@ class Factor(Stage):
 
     def plan(self, schema: Mapping[str, pl.DataType] | None = None) -> Plan:
         """The levels that compute the factor; temporary names avoid `schema`'s columns."""
+        return self._layout(schema)[0]
+
+    def _layout(self, schema: Mapping[str, pl.DataType] | None) -> tuple[Plan, Partitions, str]:
+        """The plan, where it reads its columns, and the name of the permutation column.
+
+        A term with a time-series operator that reads many lags reads copies of its input
+        columns sorted by (symbol, date): each copy is the column gathered by the
+        permutation that sorts the rows so."""
         self.check()
-        date, symbol = self.date_col, self.symbol_col
-
-        def over(expr: pl.Expr, window: Term) -> pl.Expr:
-            if window.kind == TS:
-                return per_symbol(expr, symbol, date)
-            if window.kind == CS:
-                return expr.over(date)
-            return expr.over(date, window.params[0])
-
-        taken = set(schema or ()) | set(self.inputs())
-        return plan(self.resolved(), self.name, self.mask, over, taken)
+        term = self.resolved()
+        names = Names(set(schema or ()) | set(self.inputs()) | {self.name})
+        partitions = Partitions(self.date_col, self.symbol_col)
+        permutation = names.next()
+        if any(t.kind == TS and OPS[t.op].lagged for t in _nodes(term)):
+            columns = {c: names.next() for c in self.inputs()}
+            partitions = Partitions(
+                self.date_col, self.symbol_col, columns, names.next(), names.next()
+            )
+        return plan(term, self.name, self.mask, partitions, names), partitions, permutation
 
     def describe(self, schema: Mapping[str, pl.DataType] | None = None) -> str:
         """The plan's levels as text (see `Plan.describe`)."""
         return f"Factor {self.name!r}: {self.plan(schema).describe()}"
 
     def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        return self.plan(frame.collect_schema()).apply(frame)
+        factor_plan, parts, permutation = self._layout(frame.collect_schema())
+        if not parts.sorted:
+            return factor_plan.apply(frame)
+        # sort key: the symbol's integer code in the high 32 bits, the date's day number
+        # (Int32, offset to be non-negative) in the low ones; ties keep the frame's order
+        code = pl.col(self.symbol_col).cast(pl.Categorical).to_physical()
+        days = (pl.col(self.date_col).to_physical().cast(pl.Int64) + 2**31).cast(pl.UInt64)
+        order = pl.col(permutation)
+        index = pl.int_range(pl.len(), dtype=pl.UInt32)
+        starts = (pl.col(parts.code) != pl.col(parts.code).shift(1)).fill_null(True)
+        first = pl.when(starts).then(index).forward_fill()
+        frame = (
+            frame.with_columns(code.alias(parts.code))
+            .with_columns(
+                pl.arg_sort_by(
+                    pl.col(parts.code).cast(pl.UInt64) * 2**32 + days, maintain_order=True
+                ).alias(permutation)
+            )
+            .with_columns(
+                pl.col(parts.code).gather(order).set_sorted(),
+                *(pl.col(c).gather(order).alias(copy) for c, copy in parts.columns.items()),
+            )
+            .with_columns((index - first).alias(parts.position))
+        )
+        frame = factor_plan.apply(frame).with_columns(pl.col(self.name).sort_by(order))
+        return frame.drop(permutation, parts.code, parts.position, *parts.columns.values())
 
 
 # a plain class attribute in place of the base class's read-only `name` property, so the

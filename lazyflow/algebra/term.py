@@ -30,10 +30,28 @@ from lazyflow.exprs import finite
 ROW, TS, CS, GROUP = "row", "ts", "cs", "group"
 
 
+class Lag:
+    """How a kernel that reads its input at several lags gets them (see `OpSpec.lagged`):
+    ``lag(x, k)`` is x k rows back, and ``lag.keep(exprs)`` marks expressions the kernel
+    reads more than once. This base class shifts and keeps nothing; the planner's
+    (`lazyflow.algebra.plan.Lags`) computes both into columns."""
+
+    def __call__(self, x: pl.Expr, k: int) -> pl.Expr:
+        return x.shift(k)
+
+    def keep(self, exprs: list[pl.Expr]) -> list[pl.Expr]:
+        return exprs
+
+
+#: The plain `Lag`: shifts.
+SHIFT = Lag()
+
+
 @dataclass(frozen=True)
 class OpSpec:
     """How an operator is evaluated: its kind and a builder of the raw Polars expression
-    from its arguments' expressions and its parameters (`params`)."""
+    from its arguments' expressions and its parameters (`params`; and a `Lag` when
+    `lagged`)."""
 
     kind: str
     build: Callable[..., pl.Expr]
@@ -42,6 +60,15 @@ class OpSpec:
     #: True when the built expression reads each argument once; otherwise an argument that
     #: holds a window is computed into a column first (so it is never evaluated twice)
     reads_once: bool = False
+    #: time-series operators: the rows before the current one that a value reads
+    #: (``history(params)``: d - 1 for a window of d rows, d for ``delay(x, d)``)
+    history: Callable[[tuple[Any, ...]], int] | None = None
+    #: time-series operators whose kernel carries state from row to row (an EWMA, Polars'
+    #: incremental rolling sums): evaluated per symbol, never across a symbol's first row
+    stateful: bool = False
+    #: the builder reads its arguments at several lags through a `Lag` (its third
+    #: argument), so the lags can be computed once into columns
+    lagged: bool = False
 
 
 #: Operator name -> spec; filled by this module (row ops) and by `ts` and `cs`.

@@ -36,7 +36,7 @@ from numbers import Integral, Real
 
 import polars as pl
 
-from lazyflow.algebra.term import OPS, TS, OpSpec, Term, TermLike, term
+from lazyflow.algebra.term import OPS, SHIFT, TS, Lag, OpSpec, Term, TermLike, term
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import finite
 
@@ -116,41 +116,42 @@ def _window_complete(x: pl.Expr, d: int) -> pl.Expr:
     return x.rolling_min(d).is_not_null()
 
 
-def _arg_extreme(x: pl.Expr, d: int, extreme: pl.Expr) -> pl.Expr:
+def _arg_extreme(x: pl.Expr, d: int, extreme: pl.Expr, lag: Lag) -> pl.Expr:
     """1-based position (from the oldest row) of the first row equal to `extreme`."""
-    positions = [pl.when(x.shift(k) == extreme).then(pl.lit(d - k)) for k in range(d)]
+    positions = [pl.when(lag(x, k) == extreme).then(pl.lit(d - k)) for k in range(d)]
     return pl.min_horizontal(positions).cast(pl.Float64)
 
 
-def argmax_expr(x: pl.Expr, d: int) -> pl.Expr:
+def argmax_expr(x: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """Position 1..d of the window's max, counted from the oldest row; first on ties."""
-    return _arg_extreme(x, d, x.rolling_max(d))
+    return _arg_extreme(x, d, x.rolling_max(d), lag)
 
 
-def argmin_expr(x: pl.Expr, d: int) -> pl.Expr:
+def argmin_expr(x: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """Position 1..d of the window's min, counted from the oldest row; first on ties."""
-    return _arg_extreme(x, d, x.rolling_min(d))
+    return _arg_extreme(x, d, x.rolling_min(d), lag)
 
 
-def rank_expr(x: pl.Expr, d: int) -> pl.Expr:
+def rank_expr(x: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """Rank 1..d of x[t] among x[t-d+1..t], average ties:
     ``1 + #{k: x[t-k] < x[t]} + #{k >= 1: x[t-k] == x[t]} / 2``. (Polars' rolling_rank
     ranks x[t] 1 in a window of equal values, where the average rank is (d + 1) / 2.)"""
-    below = [(x.shift(k) < x).cast(pl.Float64) for k in range(1, d)]
-    equal = [(x.shift(k) == x).cast(pl.Float64) * 0.5 for k in range(1, d)]
+    below = [(lag(x, k) < x).cast(pl.Float64) for k in range(1, d)]
+    equal = [(lag(x, k) == x).cast(pl.Float64) * 0.5 for k in range(1, d)]
     ranks = 1.0 + pl.sum_horizontal([*below, *equal])
     return pl.when(_window_complete(x, d)).then(ranks)
 
 
-def _moments(x: pl.Expr, d: int) -> tuple[pl.Expr, pl.Expr, list[pl.Expr]]:
+def _moments(x: pl.Expr, d: int, lag: Lag) -> tuple[pl.Expr, pl.Expr, list[pl.Expr]]:
     """Window sums over the deviations from today's value, ``u_k = x[t-k] - x[t]``:
     ``(sum u, sum u^2, [u_k])``. Centring on a value inside the window keeps
     ``sum u^2 - (sum u)^2 / d`` accurate (the cancellation is at most ~2d, not mean^2/var),
     and a constant window gives exactly 0. Each term reads x once, so the expression grows
     as O(d), and every window is summed afresh. The sums skip missing lags: callers null
     incomplete windows (`_window_complete`)."""
-    u = [x.shift(k) - x for k in range(1, d)]
-    return pl.sum_horizontal(u), pl.sum_horizontal([e * e for e in u]), u
+    u = lag.keep([lag(x, k) - x for k in range(1, d)])
+    s1, s2 = lag.keep([pl.sum_horizontal(u), pl.sum_horizontal([e * e for e in u])])
+    return s1, s2, u
 
 
 def _spread(x: pl.Expr, d: int, s1: pl.Expr, s2: pl.Expr) -> pl.Expr:
@@ -161,41 +162,41 @@ def _spread(x: pl.Expr, d: int, s1: pl.Expr, s2: pl.Expr) -> pl.Expr:
     return pl.when(ss > (d - 1) * (CONSTANT_RTOL * mean) ** 2).then(ss)
 
 
-def _co_spread(x: pl.Expr, y: pl.Expr, d: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+def _co_spread(x: pl.Expr, y: pl.Expr, d: int, lag: Lag) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """``(sum dx dy, sum dx^2, sum dy^2)`` over the window (deviations from the means);
     the last two null where that side is constant."""
-    s1x, s2x, u = _moments(x, d)
-    s1y, s2y, v = _moments(y, d)
+    s1x, s2x, u = _moments(x, d, lag)
+    s1y, s2y, v = _moments(y, d, lag)
     sxy = pl.sum_horizontal([a * b for a, b in zip(u, v, strict=True)]) - s1x * s1y / d
     return sxy, _spread(x, d, s1x, s2x), _spread(y, d, s1y, s2y)
 
 
-def cov_expr(x: pl.Expr, y: pl.Expr, d: int) -> pl.Expr:
+def cov_expr(x: pl.Expr, y: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """sum (x_i - mean x)(y_i - mean y) / (d - 1); null where a side is constant."""
-    sxy, sxx, syy = _co_spread(x, y, d)
+    sxy, sxx, syy = _co_spread(x, y, d, lag)
     complete = _window_complete(x, d) & _window_complete(y, d)
     valid = complete & sxx.is_not_null() & syy.is_not_null()
     return finite(pl.when(valid).then(sxy / (d - 1)))
 
 
-def corr_expr(x: pl.Expr, y: pl.Expr, d: int) -> pl.Expr:
+def corr_expr(x: pl.Expr, y: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """Pearson correlation over the window; null where a side is constant."""
-    sxy, sxx, syy = _co_spread(x, y, d)
+    sxy, sxx, syy = _co_spread(x, y, d, lag)
     complete = _window_complete(x, d) & _window_complete(y, d)
     return finite(pl.when(complete).then((sxy / (sxx * syy).sqrt()).clip(-1.0, 1.0)))
 
 
-def zscore_expr(x: pl.Expr, d: int) -> pl.Expr:
+def zscore_expr(x: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """(x[t] - mean) / std over the window (ddof 1); null where the window is constant."""
-    s1, s2, _ = _moments(x, d)
+    s1, s2, _ = _moments(x, d, lag)
     z = (-s1 / d) / (_spread(x, d, s1, s2) / (d - 1)).sqrt()
     return finite(pl.when(_window_complete(x, d)).then(z))
 
 
-def decay_linear_expr(x: pl.Expr, d: int) -> pl.Expr:
+def decay_linear_expr(x: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """sum_k (d - k) x[t-k] / (d (d + 1) / 2), k = 0..d-1: weight d today, 1 the oldest."""
     weights = [(d - k) / (d * (d + 1) / 2) for k in range(d)]
-    terms = [w * x.shift(k) for k, w in enumerate(weights)]
+    terms = [w * (x if k == 0 else lag(x, k)) for k, w in enumerate(weights)]
     return finite(pl.when(_window_complete(x, d)).then(pl.sum_horizontal(terms)))
 
 
@@ -221,10 +222,33 @@ def _window(op: str, d: object, low: int, high: int, name: str = "d") -> int:
     return int(d)
 
 
-def _op(name: str, build, unrolled: bool = False, low: int = 1, once: bool = False):
+def _op(
+    name: str,
+    build,
+    unrolled: bool = False,
+    low: int = 1,
+    once: bool = False,
+    lagged: bool = False,
+    stateful: bool = False,
+    lookback: int = 1,
+):
     """Register ``ts.<name>`` and return its one-input term constructor (`once`: the kernel
-    reads its input once)."""
-    OPS[f"ts.{name}"] = OpSpec(TS, lambda args, params: build(*args, *params), f"ts.{name}", once)
+    reads its input once; `lagged`: it reads its input at d lags through a `Lag`;
+    `stateful`: it carries state from row to row). A value reads the ``d - lookback`` rows
+    before it (``d - 1`` for a window of d rows, d for ``delay``)."""
+    if lagged:
+        builder = lambda args, params, lag: build(*args, *params, lag=lag)  # noqa: E731
+    else:
+        builder = lambda args, params: build(*args, *params)  # noqa: E731
+    OPS[f"ts.{name}"] = OpSpec(
+        TS,
+        builder,
+        f"ts.{name}",
+        once,
+        history=lambda params: params[0] - lookback,
+        stateful=stateful,
+        lagged=lagged,
+    )
     high = MAX_UNROLLED if unrolled else MAX_WINDOW
 
     def make(x: TermLike, d: int) -> Term:
@@ -235,23 +259,29 @@ def _op(name: str, build, unrolled: bool = False, low: int = 1, once: bool = Fal
     return make
 
 
-delay = _op("delay", delay_expr, once=True)
-delta = _op("delta", delta_expr)
-pct_change = _op("pct_change", pct_change_expr)
+delay = _op("delay", delay_expr, once=True, lookback=0)
+delta = _op("delta", delta_expr, lookback=0)
+pct_change = _op("pct_change", pct_change_expr, lookback=0)
 sum = _op("sum", sum_expr, once=True)
 mean = _op("mean", mean_expr, once=True)
-std = _op("std", std_expr, low=2, once=True)
+std = _op("std", std_expr, low=2, once=True, stateful=True)
 min = _op("min", min_expr, once=True)
 max = _op("max", max_expr, once=True)
-product = _op("product", product_expr)
-argmax = _op("argmax", argmax_expr, unrolled=True)
-argmin = _op("argmin", argmin_expr, unrolled=True)
-rank = _op("rank", rank_expr, unrolled=True)
-decay_linear = _op("decay_linear", decay_linear_expr, unrolled=True)
-zscore = _op("zscore", zscore_expr, unrolled=True, low=2)
+product = _op("product", product_expr, stateful=True)
+argmax = _op("argmax", argmax_expr, unrolled=True, lagged=True)
+argmin = _op("argmin", argmin_expr, unrolled=True, lagged=True)
+rank = _op("rank", rank_expr, unrolled=True, lagged=True)
+decay_linear = _op("decay_linear", decay_linear_expr, unrolled=True, lagged=True)
+zscore = _op("zscore", zscore_expr, unrolled=True, low=2, lagged=True)
 
 for _name, _build in (("corr", corr_expr), ("cov", cov_expr)):
-    OPS[f"ts.{_name}"] = OpSpec(TS, lambda args, params, b=_build: b(*args, *params), f"ts.{_name}")
+    OPS[f"ts.{_name}"] = OpSpec(
+        TS,
+        lambda args, params, lag, b=_build: b(*args, *params, lag=lag),
+        f"ts.{_name}",
+        history=lambda params: params[0] - 1,
+        lagged=True,
+    )
 
 
 def corr(x: TermLike, y: TermLike, d: int) -> Term:
@@ -267,7 +297,12 @@ def cov(x: TermLike, y: TermLike, d: int) -> Term:
 
 
 OPS["ts.ewm_mean"] = OpSpec(
-    TS, lambda args, params: ewm_mean_expr(*args, *params), "ts.ewm_mean", True
+    TS,
+    lambda args, params: ewm_mean_expr(*args, *params),
+    "ts.ewm_mean",
+    True,
+    history=lambda params: 0,
+    stateful=True,
 )
 
 
