@@ -707,3 +707,5 @@ def test_property_no_look_ahead_and_row_order(frame, alloc, cut, seed):
     assert part.metrics["date"].max() < t
     assert part.metrics.equals(full.metrics.filter(pl.col("date") < t))
     assert part.book.equals(full.book.filter(pl.col("date") < t))
+
+

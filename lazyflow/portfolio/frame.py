@@ -85,10 +85,19 @@ def load(
     key = day.astype(width) * len(symbols) + code.astype(width)
     columns = {role: data[name] for role, name in names.items()} | {"reason": data[reason_col]}
     if not bool(np.all(key[1:] > key[:-1])):  # not in (date, symbol) order: sort once
-        # numpy's (SIMD) sort of the integer keys: they are distinct (or an error below), so
-        # any sort gives the one order; then one multi-threaded Polars gather of every column
-        order = np.argsort(key)
-        key = key[order]
+        # one multi-threaded Polars sort of every column by the integer key, in the lazy
+        # engine (which gathers the columns in parallel, chunked or not): 0.16 s at 2.6 M
+        # shuffled rows against 0.48 s for numpy's argsort then a gather. The keys are
+        # distinct (or an error below), so any sort gives the one order
+        key_col = unused_name([*names, "reason"], "key")
+        table = (
+            pl.DataFrame([column.alias(role) for role, column in columns.items()])
+            .lazy()
+            .with_columns(pl.Series(key_col, key))
+            .sort(key_col)
+            .collect()
+        )
+        key = table[key_col].to_numpy()
         day, code = (key // len(symbols)).astype(np.int64), (key % len(symbols)).astype(np.int64)
         dup = np.flatnonzero(key[1:] == key[:-1])
         if len(dup):
@@ -99,8 +108,6 @@ def load(
                 f"backtest: {len(dup)} duplicate ({date_col}, {symbol_col}) rows, e.g. {examples}; "
                 "keep the last row of each with lf.scan_panel(..., dedupe='last')"
             )
-        table = pl.DataFrame([column.alias(role) for role, column in columns.items()])
-        table = (table.rechunk() if table.n_chunks() > 1 else table)[pl.Series(order)]
         columns = {role: table[role] for role in columns}
     values = {role: columns[role].to_numpy() for role in names}
     values["reason"] = reason_codes(columns["reason"])
