@@ -43,6 +43,19 @@ def window_value(expr: pl.Expr) -> pl.Expr:
     return pl.when(value.abs() <= MAX_WINDOW_VALUE).then(value)
 
 
+def divide(x: pl.Expr, divisor: pl.Expr | float) -> pl.Expr:
+    """``x / divisor`` by true division, the same bits on every row.
+
+    Polars divides a column by a constant as a multiplication by its reciprocal, except on
+    a few rows at the start of a chunk, where it divides: the last bit of ``x / 3`` depends
+    on where a row lands (its row order, the chunks, the threads). Divided by a column,
+    it divides exactly on every row, so a constant divisor is made one: ``x * 0 + d``
+    (which is d where x is finite; the quotient is NaN, not +-inf, where x is not)."""
+    if isinstance(divisor, pl.Expr) and not divisor.meta.is_literal():
+        return x / divisor
+    return x / (x * 0.0 + divisor)
+
+
 def per_symbol(expr: pl.Expr, symbol_col: str, date_col: str) -> pl.Expr:
     """`expr` evaluated over each symbol's rows in date order.
 

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from lazyflow.errors import ConfigError
-from lazyflow.exprs import finite
+from lazyflow.exprs import divide, finite
 
 #: What a term's operator is evaluated over: a row at a time, per symbol in date order
 #: ("ts"), per date ("cs"), or per (date, group) ("group").
@@ -253,7 +253,7 @@ def _f(expr: pl.Expr) -> pl.Expr:
 _row("add", "+", lambda a, b: _f(a) + _f(b))
 _row("sub", "-", lambda a, b: _f(a) - _f(b))
 _row("mul", "*", lambda a, b: _f(a) * _f(b))
-_row("div", "/", lambda a, b: finite(_f(a) / _f(b)))
+_row("div", "/", lambda a, b: finite(divide(_f(a), b if b.meta.is_literal() else _f(b))))
 _row("pow", "**", lambda a, b: finite(_f(a).pow(_f(b))))
 _row("neg", "-", lambda a: -_f(a))
 _row("abs", "abs", lambda a: _f(a).abs())

@@ -9,7 +9,9 @@ Two layers:
 - the *kernels* ``*_expr(x, d)``: plain Polars expressions over one symbol's rows in date
   order (``x`` already finite Float64, nulls for missing). Wrap them in
   ``lazyflow.exprs.per_symbol`` (``over(symbol, order_by=date)``), or let
-  `lf.Factor` fuse several into one window;
+  `lf.Factor` fuse several into one window. The kernels that read x at many lags take a
+  `Lag` (``lag(x, k)``, ``lag.keep(exprs)``), through which `lf.Factor` computes the lags
+  and the sums read several times into columns (`lazyflow.algebra.plan.Lags`);
 - the *term constructors* (`mean`, `corr`, ...), which take terms or column names.
 
 Overflow and recovery (the algebra keeps every finite value, where the built-in stages cut
@@ -38,7 +40,7 @@ import polars as pl
 
 from lazyflow.algebra.term import OPS, SHIFT, TS, Lag, OpSpec, Term, TermLike, term
 from lazyflow.errors import ConfigError
-from lazyflow.exprs import finite
+from lazyflow.exprs import divide, finite
 
 #: Longest window of the operators run by a Polars rolling kernel (rows).
 MAX_WINDOW = 100_000
@@ -80,7 +82,7 @@ def sum_expr(x: pl.Expr, d: int) -> pl.Expr:
 
 def mean_expr(x: pl.Expr, d: int) -> pl.Expr:
     """sum of x[t-d+1..t] / d (the sum as in `sum_expr`)."""
-    return finite(sum_expr(x, d) / d)
+    return finite(divide(sum_expr(x, d), d))
 
 
 def std_expr(x: pl.Expr, d: int) -> pl.Expr:
@@ -157,8 +159,8 @@ def _moments(x: pl.Expr, d: int, lag: Lag) -> tuple[pl.Expr, pl.Expr, list[pl.Ex
 def _spread(x: pl.Expr, d: int, s1: pl.Expr, s2: pl.Expr) -> pl.Expr:
     """``sum (x_i - mean)^2`` from the moments; null where the window is constant up to
     rounding (std <= CONSTANT_RTOL * |mean|, i.e. ss <= (d-1) (CONSTANT_RTOL mean)^2)."""
-    ss = (s2 - s1 * s1 / d).clip(lower_bound=0.0)
-    mean = x + s1 / d
+    ss = (s2 - divide(s1 * s1, d)).clip(lower_bound=0.0)
+    mean = x + divide(s1, d)
     return pl.when(ss > (d - 1) * (CONSTANT_RTOL * mean) ** 2).then(ss)
 
 
@@ -167,7 +169,7 @@ def _co_spread(x: pl.Expr, y: pl.Expr, d: int, lag: Lag) -> tuple[pl.Expr, pl.Ex
     the last two null where that side is constant."""
     s1x, s2x, u = _moments(x, d, lag)
     s1y, s2y, v = _moments(y, d, lag)
-    sxy = pl.sum_horizontal([a * b for a, b in zip(u, v, strict=True)]) - s1x * s1y / d
+    sxy = pl.sum_horizontal([a * b for a, b in zip(u, v, strict=True)]) - divide(s1x * s1y, d)
     return sxy, _spread(x, d, s1x, s2x), _spread(y, d, s1y, s2y)
 
 
@@ -176,7 +178,7 @@ def cov_expr(x: pl.Expr, y: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     sxy, sxx, syy = _co_spread(x, y, d, lag)
     complete = _window_complete(x, d) & _window_complete(y, d)
     valid = complete & sxx.is_not_null() & syy.is_not_null()
-    return finite(pl.when(valid).then(sxy / (d - 1)))
+    return finite(pl.when(valid).then(divide(sxy, d - 1)))
 
 
 def corr_expr(x: pl.Expr, y: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
@@ -189,7 +191,7 @@ def corr_expr(x: pl.Expr, y: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
 def zscore_expr(x: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """(x[t] - mean) / std over the window (ddof 1); null where the window is constant."""
     s1, s2, _ = _moments(x, d, lag)
-    z = (-s1 / d) / (_spread(x, d, s1, s2) / (d - 1)).sqrt()
+    z = divide(-s1, d) / divide(_spread(x, d, s1, s2), d - 1).sqrt()
     return finite(pl.when(_window_complete(x, d)).then(z))
 
 
