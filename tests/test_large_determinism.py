@@ -126,16 +126,9 @@ def test_cs_operators(panel: pl.DataFrame, shuffled: pl.DataFrame) -> None:
     same_output(lf.Pipeline([LAGGED, *factors]), panel, shuffled)
 
 
-#: Why the two tests below fail: in the sorted layout `lazyflow.algebra.plan.Builder` reads
-#: every column through `Partitions.col` (the sorted copy) except the group column that it
-#: passes to the ``cs.neutralize`` kernel by name, whose ``when(group is not null)`` so reads
-#: the frame's unsorted column: rows are nulled (or kept) by another row's group. The fix
-#: belongs in plan.py: build a GROUP operator with its group parameter mapped through
-#: ``Partitions.columns``. Without null groups the when keeps every row and nothing shows.
-NEUTRALIZE_BUG = "plan.Builder gives cs.neutralize the unsorted group column (sorted layout)"
-
-
-@pytest.mark.xfail(strict=True, reason=NEUTRALIZE_BUG)
+#: ``cs.neutralize`` in the sorted layout: its kernel nulls rows whose group is null, and must
+#: read the group's sorted copy (it once read the frame's unsorted column by name, so rows
+#: were nulled or kept by another row's group; without null groups nothing showed).
 def test_neutralize_of_a_many_lag_term(panel: pl.DataFrame, shuffled: pl.DataFrame) -> None:
     lagged = ts.corr("close", "volume", 5)
     factors = [
@@ -145,7 +138,6 @@ def test_neutralize_of_a_many_lag_term(panel: pl.DataFrame, shuffled: pl.DataFra
     same_output(lf.Pipeline(factors), panel, shuffled)
 
 
-@pytest.mark.xfail(strict=True, reason=NEUTRALIZE_BUG)
 def test_neutralize_of_a_many_lag_term_equals_it_in_two_steps() -> None:
     """Any size: the term in one factor (sorted layout) equals the many-lag term computed
     first and neutralised by a second factor (the frame's layout), and is null where the

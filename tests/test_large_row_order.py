@@ -1,4 +1,4 @@
-"""Row order never changes a bit, on panels large enough to span several of Polars' morsels
+"""Row order never changes a bit, on a panel large enough (124k rows) to span Polars' morsels
 (chunks of ~100k rows): Polars divides a column by a constant with a multiplication by its
 reciprocal, except on a few rows at the start of a chunk, where it divides; so a division
 by a literal gives bits that depend on where a row lands. lazyflow divides by a column

@@ -294,12 +294,15 @@ class Builder:
         args = [a if _is_finite(x) else finite(a) for a, x in zip(args, t.args, strict=True)]
         if spec.kind in (CS, GROUP) and self.mask is not None:
             args = [pl.when(self.partitions.col(self.mask)).then(a) for a in args]
+        params = t.params
+        if spec.kind == GROUP:  # the group column, read where the plan reads its columns
+            params = (self.partitions.columns.get(params[0], params[0]), *params[1:])
         if spec.lagged and self.partitions.sorted:
-            expr = spec.build([self.lags.column(a) for a in args], t.params, self.lags)
+            expr = spec.build([self.lags.column(a) for a in args], params, self.lags)
         elif spec.lagged:
-            expr = spec.build(args, t.params, SHIFT)
+            expr = spec.build(args, params, SHIFT)
         else:
-            expr = spec.build(args, t.params)
+            expr = spec.build(args, params)
         expr = finite(expr)
         if ctx is not None:
             return expr
