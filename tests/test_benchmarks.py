@@ -18,6 +18,8 @@ from benchmarks.bandwidth import STAGES
 from benchmarks.bandwidth import main as bandwidth_main
 from benchmarks.naive import disagreement, max_difference, naive_pipeline
 from benchmarks.pandas_carry import pandas_carry
+from benchmarks.primitives import main as primitives_main
+from benchmarks.primitives import primitives
 from benchmarks.ratios import COMPARISONS, _notebook_e2e, shuffled
 from benchmarks.workloads import WORKLOADS, Workload, parse_workload
 
@@ -177,3 +179,14 @@ def test_floor_model_and_stage_times(capsys):
         assert f"| {getattr(stage, 'name', stage)} | " in out
     load = next(s for s in STAGES if s.stage == "backtest load")
     assert load.bytes_per_row() == 5 * 8 + 8 + 2 / 8 + 1 / 8  # five floats, keys, flags, reason
+
+
+def test_primitives_floor_sums_its_rows(capsys):
+    """`benchmarks.primitives` at a tiny size: one row per primitive in both orders, their sum,
+    the pipeline and the pandas peer's target."""
+    primitives_main(["--workload", "30x40", "--repeats", "1", "--pandas"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "ms" in line]
+    names = [line.split(" | ")[0][2:] for line in rows]
+    assert names == [*primitives(), "**sum: the floor**", "carry() collected"]
+    assert "issue 15's target (pandas / 10)" in out
