@@ -111,3 +111,23 @@ def test_a_factor_may_overwrite_one_of_its_inputs() -> None:
     assert over.columns == frame.columns
     assert np.array_equal(bits(over["x"]), bits(new["f"]))
     assert over.drop("x").equals(frame.drop("x"))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_null_symbols_and_dates_group_alike_in_both_layouts(seed: int) -> None:
+    """``ts.decay_linear(a, 1)`` is ``a`` (weight 1), computed in the sorted layout: it equals
+    ``a`` in the ``over`` layout bit for bit, also where the symbol or the date is null (as in
+    ``over(symbol, order_by=date)``: null symbols are one more symbol, null dates come
+    first in their symbol)."""
+    frame = random_panel(seed, n_symbols=5, n_days=30)
+    row = pl.int_range(pl.len())
+    frame = frame.with_columns(
+        pl.when(row % 17 == 0).then(None).otherwise(pl.col("symbol")).alias("symbol"),
+        pl.when(row % 23 == 0).then(None).otherwise(pl.col("date")).alias("date"),
+    )
+    assert lf.Factor("f", ts.decay_linear("x", 1))._layout(frame.schema)[1].sorted
+    for name, term in PLAIN.items():
+        alone = factor(frame, term)
+        sorted_layout = factor(frame, ts.decay_linear(term, 1))
+        assert sorted_layout.is_null().equals(alone.is_null()), name
+        assert np.array_equal(bits(sorted_layout), bits(alone)), name

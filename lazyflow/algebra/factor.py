@@ -109,9 +109,12 @@ class Factor(Stage):
         if not parts.sorted:
             return factor_plan.apply(frame)
         # sort key: the symbol's integer code in the high 32 bits, the date's day number
-        # (Int32, offset to be non-negative) in the low ones; ties keep the frame's order
-        code = pl.col(self.symbol_col).cast(pl.Categorical).to_physical()
-        days = (pl.col(self.date_col).to_physical().cast(pl.Int64) + 2**31).cast(pl.UInt64)
+        # (Int32, offset to be positive) in the low ones; ties keep the frame's order. As
+        # in `over(symbol, order_by=date)`, a null symbol is one more symbol and a null date
+        # comes first in its symbol
+        code = pl.col(self.symbol_col).cast(pl.Categorical).to_physical().fill_null(2**32 - 1)
+        day = pl.col(self.date_col).to_physical().cast(pl.Int64) + (2**31 + 1)
+        days = day.fill_null(0).cast(pl.UInt64)
         order = pl.col(permutation)
         index = pl.int_range(pl.len(), dtype=pl.UInt32)
         starts = (pl.col(parts.code) != pl.col(parts.code).shift(1)).fill_null(True)
