@@ -113,6 +113,17 @@ def product_expr(x: pl.Expr, d: int) -> pl.Expr:
     return finite(pl.when(zeros > 0).then(0.0).otherwise(sign * magnitude))
 
 
+def _add(terms: list[pl.Expr]) -> pl.Expr:
+    """The sum of `terms` (null where one is null), added in a fixed order: halves first,
+    each half the same way (depth log2 of the count). ``pl.sum_horizontal`` adds its columns
+    by a parallel reduction whose tree depends on the engine and the thread pool, so the
+    last bits of a float sum varied with ``engine=`` and ``POLARS_MAX_THREADS``."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return _add(terms[:half]) + _add(terms[half:])
+
+
 def _window_complete(x: pl.Expr, d: int) -> pl.Expr:
     """True where the last d rows are all present."""
     return x.rolling_min(d).is_not_null()
@@ -140,7 +151,8 @@ def rank_expr(x: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     ranks x[t] 1 in a window of equal values, where the average rank is (d + 1) / 2.)"""
     below = [(lag(x, k) < x).cast(pl.Float64) for k in range(1, d)]
     equal = [(lag(x, k) == x).cast(pl.Float64) * 0.5 for k in range(1, d)]
-    ranks = 1.0 + pl.sum_horizontal([*below, *equal])
+    # counts of 0, 1/2 and 1 add exactly in any order; a window of one row ranks 1
+    ranks = 1.0 + pl.sum_horizontal([*below, *equal]) if d > 1 else pl.lit(1.0)
     return pl.when(_window_complete(x, d)).then(ranks)
 
 
@@ -149,10 +161,10 @@ def _moments(x: pl.Expr, d: int, lag: Lag) -> tuple[pl.Expr, pl.Expr, list[pl.Ex
     ``(sum u, sum u^2, [u_k])``. Centring on a value inside the window keeps
     ``sum u^2 - (sum u)^2 / d`` accurate (the cancellation is at most ~2d, not mean^2/var),
     and a constant window gives exactly 0. Each term reads x once, so the expression grows
-    as O(d), and every window is summed afresh. The sums skip missing lags: callers null
-    incomplete windows (`_window_complete`)."""
+    as O(d), and every window is summed afresh (`_add`: null where a lag is missing;
+    callers null incomplete windows, `_window_complete`)."""
     u = lag.keep([lag(x, k) - x for k in range(1, d)])
-    s1, s2 = lag.keep([pl.sum_horizontal(u), pl.sum_horizontal([e * e for e in u])])
+    s1, s2 = lag.keep([_add(u), _add([e * e for e in u])])
     return s1, s2, u
 
 
@@ -169,7 +181,7 @@ def _co_spread(x: pl.Expr, y: pl.Expr, d: int, lag: Lag) -> tuple[pl.Expr, pl.Ex
     the last two null where that side is constant."""
     s1x, s2x, u = _moments(x, d, lag)
     s1y, s2y, v = _moments(y, d, lag)
-    sxy = pl.sum_horizontal([a * b for a, b in zip(u, v, strict=True)]) - divide(s1x * s1y, d)
+    sxy = _add([a * b for a, b in zip(u, v, strict=True)]) - divide(s1x * s1y, d)
     return sxy, _spread(x, d, s1x, s2x), _spread(y, d, s1y, s2y)
 
 
@@ -199,7 +211,7 @@ def decay_linear_expr(x: pl.Expr, d: int, lag: Lag = SHIFT) -> pl.Expr:
     """sum_k (d - k) x[t-k] / (d (d + 1) / 2), k = 0..d-1: weight d today, 1 the oldest."""
     weights = [(d - k) / (d * (d + 1) / 2) for k in range(d)]
     terms = [w * (x if k == 0 else lag(x, k)) for k, w in enumerate(weights)]
-    return finite(pl.when(_window_complete(x, d)).then(pl.sum_horizontal(terms)))
+    return finite(pl.when(_window_complete(x, d)).then(_add(terms)))
 
 
 def ewm_mean_expr(x: pl.Expr, span: float) -> pl.Expr:
