@@ -93,8 +93,12 @@ class Factor(Stage):
         names = Names(set(schema or ()) | set(self.inputs()) | {self.name})
         partitions = Partitions(self.date_col, self.symbol_col)
         permutation = names.next()
-        if any(t.kind == TS and OPS[t.op].lagged for t in _nodes(term)):
-            columns = {c: names.next() for c in self.inputs()}
+        nodes = _nodes(term)
+        if any(t.kind == TS and OPS[t.op].lagged for t in nodes):
+            # the symbol is read through its integer code; copied only if the term names it
+            named = {t.params[0] for t in nodes if t.op == "col" or t.kind == GROUP}
+            skip = set() if self.symbol_col in named else {self.symbol_col}
+            columns = {c: names.next() for c in self.inputs() if c not in skip}
             partitions = Partitions(
                 self.date_col, self.symbol_col, columns, names.next(), names.next()
             )

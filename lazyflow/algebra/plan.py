@@ -114,11 +114,6 @@ class Plan:
                 frame = frame.drop(scratch)
         return frame.drop(self.temporaries) if self.temporaries else frame
 
-    @property
-    def per_symbol(self) -> bool:
-        """True when a step runs per symbol (the frame must be sorted by symbol, date)."""
-        return any(TS in step.kinds for group in self.groups for step in group)
-
     def describe(self) -> str:
         """The plan as text: one line per computed column, by ``with_columns``."""
         lines = [
