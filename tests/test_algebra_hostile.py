@@ -113,3 +113,36 @@ def test_hashes_are_of_values() -> None:
     a = hashlib.sha256(np.array([1.0]).tobytes()).hexdigest()
     b = hashlib.sha256(np.array([np.nextafter(1.0, 2.0)]).tobytes()).hexdigest()
     assert a != b
+
+
+#: Window operators applied straight to a constant, each with the same term written over a
+#: column that holds the constant (the reference: what a constant means on every row).
+CONSTANTS = {
+    "ts.mean": (ts.mean(2.0, 3), ts.mean("two", 3)),
+    "ts.delay": (ts.delay(2.0, 2), ts.delay("two", 2)),
+    "ts.sum of a row term": (ts.sum(lf.lit(2.0) * 3, 2), ts.sum(lf.col("two") * 3, 2)),
+    "ts.decay_linear": (ts.decay_linear(2.0, 4), ts.decay_linear("two", 4)),
+    "ts.rank": (ts.rank(2.0, 3), ts.rank("two", 3)),
+    "ts.std": (ts.std(2.0, 3), ts.std("two", 3)),
+    "cs.rank": (lf.cs.rank(2.0), lf.cs.rank("two")),
+    "cs.scale": (lf.cs.scale(2.0), lf.cs.scale("two")),
+    "cs.neutralize": (lf.cs.neutralize(2.0, "g"), lf.cs.neutralize("two", "g")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONSTANTS))
+@pytest.mark.parametrize("sorted_layout", [False, True])
+def test_a_window_of_a_constant_sees_every_row(name: str, sorted_layout: bool) -> None:
+    """A constant under a window is the constant on every row of the window: ``ts.mean(2, 3)``
+    is 2 from a symbol's third row, ``cs.rank(2)`` ranks the date's ties. Both layouts
+    (a many-lag operator, times 0, puts the term in the sorted one) gave one row instead:
+    ``ts.mean(2, 3)`` null everywhere, ``cs.rank(2)`` 1.0 (a window of one row)."""
+    frame = random_panel(3).with_columns(two=pl.lit(2.0))
+    constant, column = CONSTANTS[name]
+    if sorted_layout:
+        constant = constant + ts.corr("p", "p", 2) * 0
+        column = column + ts.corr("p", "p", 2) * 0
+    for mask in (None, "m"):
+        got, want = compute(frame, constant, mask=mask), compute(frame, column, mask=mask)
+        assert np.isfinite(want).any()
+        assert np.array_equal(got, want, equal_nan=True), mask

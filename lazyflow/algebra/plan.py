@@ -287,6 +287,13 @@ class Builder:
         if spec.kind == ROW:
             return spec.build(args, t.params)
         args = [a if _is_finite(x) else finite(a) for a, x in zip(args, t.args, strict=True)]
+        # a constant argument is one value: repeated to the window's rows, so that a window
+        # of it sees every row (``ts.mean(2, 2)`` is 2 from a symbol's second row, ``cs.rank(2)``
+        # ranks the date's ties) instead of a single row
+        args = [
+            pl.when(pl.repeat(True, pl.len())).then(a) if _constant(x) else a
+            for a, x in zip(args, t.args, strict=True)
+        ]
         if spec.kind in (CS, GROUP) and self.mask is not None:
             args = [pl.when(self.partitions.col(self.mask)).then(a) for a in args]
         params = t.params
@@ -330,6 +337,11 @@ class Builder:
         reads = [self.region(a) for a in t.args]
         history = own + max((h for h, _ in reads), default=0)
         return history, spec.stateful or any(s for _, s in reads)
+
+
+def _constant(t: Term) -> bool:
+    """True when `t` reads no column (a literal, or row-wise operators of literals)."""
+    return t.op == "lit" or (t.op != "col" and t.kind == ROW and all(map(_constant, t.args)))
 
 
 def _is_finite(t: Term) -> bool:
