@@ -14,6 +14,7 @@ class Kind(Enum):
     """What sort of column a stage needs; `accepts` checks a concrete dtype."""
 
     NUMERIC = "numeric"
+    NUMBER = "numeric or boolean"  # read as a number, a boolean as 0/1
     FLOAT = "float"
     DATE = "date"
     SYMBOL = "string"
@@ -25,6 +26,8 @@ class Kind(Enum):
             return True
         if self is Kind.NUMERIC:
             return dtype.is_numeric()
+        if self is Kind.NUMBER:
+            return dtype.is_numeric() or dtype == pl.Boolean
         if self is Kind.FLOAT:
             return dtype.is_float()
         if self is Kind.DATE:

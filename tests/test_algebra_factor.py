@@ -71,6 +71,21 @@ def test_declared_inputs_name_a_missing_column_before_reading() -> None:
     assert "symbol" not in lf.Factor("f", cs.rank("x")).inputs()
 
 
+def test_a_column_read_in_several_ways_gets_the_strictest_kind() -> None:
+    """A boolean column reads as 0/1 where used as a number (it was refused as not
+    numeric); a group key also read as a number must be a number (a String one passed the
+    schema check and failed inside Polars), one also used as a condition a boolean."""
+    frame = random_panel(4).with_columns(flag=pl.col("x") > 0, sector=pl.lit("a"))
+    out = lf.Factor("f", lf.col("flag") * 2)(frame.lazy()).collect()
+    want = (frame["x"] > 0).cast(pl.Float64) * 2
+    assert out["f"].equals(want.alias("f"))
+    with pytest.raises(lf.SchemaError, match="column 'sector' has dtype String, expected a "
+                       "numeric or boolean column"):
+        lf.Factor("f", cs.neutralize("x", "sector") + lf.col("sector"))(frame.lazy())
+    kinds = lf.Factor("f", cs.neutralize("x", "flag") + lf.where("flag", 1, 0)).inputs()
+    assert kinds["flag"] is lf.schema.Kind.BOOL and kinds["x"] is lf.schema.Kind.NUMBER
+
+
 def test_formula_strings_and_bad_formulas() -> None:
     frame = random_panel(2)
     a = lf.Factor("f", "cs.rank(ts.delta(p, 2)) * -1 + abs(x) ** 2")(frame.lazy()).collect()

@@ -58,16 +58,21 @@ class Factor(Stage):
         kinds = {t.kind for t in _nodes(term)}
         if TS in kinds:
             keys[self.symbol_col] = Kind.SYMBOL
+        uses: list[tuple[str, Kind]] = []
         for t in _nodes(term):
             if t.op == "col":
-                keys.setdefault(t.params[0], Kind.NUMERIC)
+                uses.append((t.params[0], Kind.NUMBER))
             elif t.kind == GROUP:
-                keys[t.params[0]] = Kind.ANY
-            elif t.op == "where" and t.args[0].op == "col":
-                keys[t.args[0].params[0]] = Kind.BOOL
+                uses.append((t.params[0], Kind.ANY))
+            if t.op == "where" and t.args[0].op == "col":
+                uses.append((t.args[0].params[0], Kind.BOOL))
         if self.mask is not None:
-            keys[self.mask] = Kind.BOOL
-        return keys
+            uses.append((self.mask, Kind.BOOL))
+        kinds_of: dict[str, Kind] = {}
+        for column, kind in uses:  # a column read in several ways needs the strictest kind
+            if _STRICTNESS[kind] >= _STRICTNESS[kinds_of.get(column, Kind.ANY)]:
+                kinds_of[column] = kind
+        return keys | {c: k for c, k in kinds_of.items() if c not in keys}
 
     def outputs(self) -> dict[str, pl.DataType]:
         return {self.name: pl.Float64()}
@@ -143,6 +148,11 @@ class Factor(Stage):
 # a plain class attribute in place of the base class's read-only `name` property, so the
 # dataclass field `name` is stored on the instance
 Factor.name = "Factor"  # type: ignore[assignment, misc]
+
+
+#: Which kind wins when a term reads a column in several ways: a group key (any dtype) that
+#: is also read as a number must be a number; one that is also a condition, a boolean.
+_STRICTNESS = {Kind.ANY: 0, Kind.NUMBER: 1, Kind.BOOL: 2}
 
 
 def _nodes(term: Term) -> list[Term]:
