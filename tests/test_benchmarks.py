@@ -18,8 +18,8 @@ from benchmarks.bandwidth import STAGES
 from benchmarks.bandwidth import main as bandwidth_main
 from benchmarks.naive import disagreement, max_difference, naive_pipeline
 from benchmarks.pandas_carry import pandas_carry
+from benchmarks.primitives import BACK, by_symbol, primitives, sorted_layout
 from benchmarks.primitives import main as primitives_main
-from benchmarks.primitives import primitives
 from benchmarks.ratios import COMPARISONS, _notebook_e2e, shuffled
 from benchmarks.workloads import WORKLOADS, Workload, parse_workload
 
@@ -188,5 +188,17 @@ def test_primitives_floor_sums_its_rows(capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "ms" in line]
     names = [line.split(" | ")[0][2:] for line in rows]
-    assert names == [*primitives(), "**sum: the floor**", "carry() collected"]
+    assert names == [*primitives(), "**sum: the floor**", "carry() collected", *sorted_layout()]
     assert "issue 15's target (pandas / 10)" in out
+
+
+def test_the_sorted_layout_computes_the_same_windows():
+    """The layout `benchmarks.primitives` times: a window without ``order_by`` on the rows
+    sorted by (symbol, date), gathered back, is the ``over(symbol, order_by=date)`` window
+    on the shuffled panel."""
+    panel = parse_workload("30x40").panel().sample(fraction=1.0, shuffle=True, seed=3)
+    window = pl.col("close").ewm_mean(span=5) - pl.col("close").shift(2)
+    laid_out = by_symbol(panel)
+    got = laid_out.select(window.over(pl.col("symbol").cast(pl.Categorical)).gather(pl.col(BACK)))
+    want = panel.select(lf.exprs.per_symbol(window, "symbol", "date"))
+    assert got.to_series().equals(want.to_series())
