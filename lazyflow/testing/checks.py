@@ -230,16 +230,20 @@ class Subject:
     def schema(self) -> None:
         declared = Pipeline([self.stage]).validate(self.panel.schema)
         produced = self.output.schema
-        if declared == produced:
-            return
-        problem = schema_problem(declared, produced, ("in the declared schema", "in the output"))
-        column = next((c for c in declared if declared[c] != produced.get(c)), None)
-        out = self.output
-        if column in produced and out.height and all(k in out.columns for k in self.keys):
-            first = sort_by_keys(out, self.keys).row(0, named=True)
-            key = tuple(first[k] for k in self.keys)
-            problem += f", e.g. {show(first[column])} at {self.where(key)}"
-        raise self.fail(problem)
+        if declared != produced:
+            labels = ("in the declared schema", "in the output")
+            problem = schema_problem(declared, produced, labels)
+            column = next((c for c in declared if declared[c] != produced.get(c)), None)
+            out = self.output
+            if column in produced and out.height and all(k in out.columns for k in self.keys):
+                first = sort_by_keys(out, self.keys).row(0, named=True)
+                key = tuple(first[k] for k in self.keys)
+                problem += f", e.g. {show(first[column])} at {self.where(key)}"
+            raise self.fail(problem)
+        empty = self.run(self.panel.clear()).collect().schema
+        if empty != declared:
+            labels = ("in the declared schema", "in the output on the panel with no rows")
+            raise self.fail(schema_problem(declared, empty, labels))
 
     def mask(self, mask: str, columns: str | Sequence[str] | None = None) -> None:
         panel = self.panel
@@ -376,8 +380,9 @@ def check_schema(
     data is read: a `Stage`'s ``validate`` (the panel's columns plus its ``outputs()``), a
     pipeline's stage by stage, and for a plain callable the schema Polars infers for its
     plan on an empty frame with the panel's schema (what a pipeline relies on). Produced
-    is the schema of the collected output. A dtype mismatch shows the output's value on its
-    first row (in key order)."""
+    is the schema of the collected output, on the panel and on the panel with no rows (a
+    date range or a fold may hold none). A dtype mismatch on the panel shows the output's
+    value on its first row (in key order)."""
     Subject("check_schema", stage, panel, date_col, symbol_col).schema()
 
 

@@ -47,21 +47,25 @@ def differences(expected: pl.DataFrame, actual: pl.DataFrame, columns: Sequence[
     """
     if not columns:
         return np.zeros((expected.height, 0), dtype=bool)
-    theirs = {c: f"{c} (actual)" for c in columns}
+    # positional names, which no column name can collide with
     both = pl.concat(
-        [expected.select(columns), actual.select(columns).rename(theirs)], how="horizontal"
+        [
+            expected.select(pl.col(c).alias(f"e{i}") for i, c in enumerate(columns)),
+            actual.select(pl.col(c).alias(f"a{i}") for i, c in enumerate(columns)),
+        ],
+        how="horizontal",
     )
     checks = []
-    for column in columns:
-        a, b = pl.col(column), pl.col(theirs[column])
+    for i, column in enumerate(columns):
+        a, b = pl.col(f"e{i}"), pl.col(f"a{i}")
         if expected.schema[column] != actual.schema[column]:
-            checks.append(pl.repeat(True, pl.len()).alias(column))
+            checks.append(pl.repeat(True, pl.len()).alias(f"e{i}"))
             continue
         differ = a.ne_missing(b)
         if expected.schema[column].is_float():
             signed_zeros = (a == 0) & (b == 0) & ((1.0 / a) != (1.0 / b))
             differ = differ | signed_zeros.fill_null(False)
-        checks.append(differ.alias(column))
+        checks.append(differ.alias(f"e{i}"))
     return both.select(checks).to_numpy()
 
 
@@ -84,12 +88,19 @@ def key_difference(
     expected: pl.DataFrame, actual: pl.DataFrame, keys: Sequence[str]
 ) -> tuple[tuple, int, int, int] | None:
     """The first key (in key order) present a different number of times in the two frames:
-    ``(key, times in expected, times in actual, number of such keys)``; None if none."""
+    ``(key, times in expected, times in actual, number of such keys)``; None if none. A
+    null in a key matches a null."""
     keys = list(keys)
     counts = (
         expected.group_by(keys)
         .len("expected")
-        .join(actual.group_by(keys).len("actual"), on=keys, how="full", coalesce=True)
+        .join(
+            actual.group_by(keys).len("actual"),
+            on=keys,
+            how="full",
+            coalesce=True,
+            nulls_equal=True,
+        )
         .with_columns(pl.col("expected", "actual").fill_null(0))
         .filter(pl.col("expected") != pl.col("actual"))
         .sort(keys)

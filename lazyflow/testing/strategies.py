@@ -26,6 +26,9 @@ START = dt.date(2021, 1, 1)
 
 Range = int | tuple[int, int]
 
+#: An `extra` column drawn by a strategy, with its dtype: ``(dtype, strategy)``.
+Drawn = tuple[pl.DataType | type[pl.DataType], SearchStrategy]
+
 
 def panels(
     n_symbols: Range = (1, 6),
@@ -36,7 +39,7 @@ def panels(
     nulls: float = 0.05,
     nans: float = 0.02,
     infs: float = 0.02,
-    extra: Mapping[str, pl.DataType | type[pl.DataType] | SearchStrategy] | None = None,
+    extra: Mapping[str, pl.DataType | type[pl.DataType] | SearchStrategy | Drawn] | None = None,
     shuffle: bool = True,
 ) -> SearchStrategy[pl.DataFrame]:
     """Raw panels: `PANEL_COLUMNS` (date, symbol, open, high, low, close, volume,
@@ -58,7 +61,9 @@ def panels(
     - `extra`: column name -> a Polars dtype (boolean: a mask; integer: a group 0..3;
       float: a score, -10..10 in whole numbers, or distinct multiples of 0.001 in
       -1000..1000 without ties; string: a label g0..g3) or a hypothesis strategy of one
-      row's value (drawn as is, no bad cells added).
+      row's value (drawn as is, no bad cells added), or a pair ``(dtype, strategy)`` that
+      also fixes the column's dtype: inferred from the draws, a column of
+      ``st.none() | st.floats()`` is Null whenever every draw is None.
     - `shuffle`: rows in a random order (else sorted by date, symbol).
 
     Prices are consistent: ``low <= min(open, close)``, ``high >= max(open, close)``,
@@ -79,10 +84,15 @@ def panels(
     for name, kind in extra.items():
         if name in PANEL_COLUMNS:
             raise ConfigError(f"panels: extra column {name!r} is a panel column")
-        if not isinstance(kind, SearchStrategy) and extra_values(kind, True) is None:
+        if isinstance(kind, tuple) and len(kind) == 2:
+            if not (is_dtype(kind[0]) and isinstance(kind[1], SearchStrategy)):
+                raise ConfigError(
+                    f"panels: extra column {name!r} must be a (dtype, strategy) pair, got {kind!r}"
+                )
+        elif not isinstance(kind, SearchStrategy) and extra_values(kind, True) is None:
             raise ConfigError(
                 f"panels: extra column {name!r} must be a boolean, integer, float or string "
-                f"dtype or a hypothesis strategy, got {kind!r}"
+                f"dtype, a hypothesis strategy or a (dtype, strategy) pair, got {kind!r}"
             )
 
     @st.composite
@@ -134,8 +144,10 @@ def panels(
         }
         schema = dict(PANEL_COLUMNS)
         for name, kind in extra.items():
-            if isinstance(kind, SearchStrategy):
-                columns[name] = draw(st.lists(kind, min_size=rows, max_size=rows))
+            if isinstance(kind, SearchStrategy | tuple):
+                dtype, strategy = kind if isinstance(kind, tuple) else (None, kind)
+                values = draw(st.lists(strategy, min_size=rows, max_size=rows))
+                columns[name] = pl.Series(name, values, dtype=dtype)
                 continue
             dtype = kind() if isinstance(kind, type) else kind
             schema[name] = dtype
@@ -184,14 +196,19 @@ def bounds(name: str, value: Range) -> tuple[int, int]:
     return lo, hi
 
 
+def is_dtype(dtype: object) -> bool:
+    """Whether `dtype` is a Polars dtype, an instance or a class."""
+    if isinstance(dtype, type):
+        return issubclass(dtype, pl.DataType)
+    return isinstance(dtype, pl.DataType)
+
+
 def extra_values(dtype: pl.DataType | type[pl.DataType], ties: bool) -> SearchStrategy | None:
     """The strategy of one value of an `extra` column of `dtype`; None if unsupported."""
-    if isinstance(dtype, type):
-        if not issubclass(dtype, pl.DataType):
-            return None
-        dtype = dtype()
-    if not isinstance(dtype, pl.DataType):
+    if not is_dtype(dtype):
         return None
+    if isinstance(dtype, type):
+        dtype = dtype()
     if dtype == pl.Boolean:
         return st.booleans()
     if dtype.is_integer():

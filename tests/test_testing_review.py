@@ -1,0 +1,85 @@
+"""lazyflow.testing under review: correct stages it must pass, broken ones it must catch."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import lazyflow as lf
+from lazyflow.schema import Kind
+from lazyflow.testing import check_schema, check_stage
+
+
+def day(n: int) -> dt.date:
+    return dt.date(2021, 1, n)
+
+
+TINY = pl.DataFrame(
+    {
+        "date": [day(1), day(1), day(2), day(2), day(3)],
+        "symbol": ["A", "B", "A", "B", "A"],
+        "close": [1.0, 2.0, 3.0, 4.0, 5.0],
+    }
+)
+
+
+def twice(frame: pl.LazyFrame) -> pl.LazyFrame:
+    return frame.with_columns(twice=2 * pl.col("close"))
+
+
+@pytest.mark.parametrize("key", ["date", "symbol"])
+def test_a_row_with_a_null_key_is_the_same_row_in_every_output(key):
+    """A null date or symbol matches itself: a correct stage passes every check."""
+    panel = TINY.with_columns(pl.when(pl.col("close") == 5.0).then(None).otherwise(key).alias(key))
+    check_stage(twice, panel)
+
+
+def test_a_column_named_like_the_comparisons_own_is_compared():
+    """Columns 'x' and 'x (actual)' side by side are compared, not a DuplicateError."""
+    panel = TINY.with_columns(pl.col("close").alias("close (actual)"))
+    check_stage(lambda f: f.with_columns(x=pl.col("close"), **{"x (actual)": 1.0}), panel)
+    with pytest.raises(AssertionError, match="input column 'close \\(actual\\)' changes"):
+        check_stage(lambda f: f.with_columns(**{"close (actual)": 0.0}), panel)
+
+
+@dataclass(frozen=True)
+class PerDateMax(lf.Stage):
+    """Broken: the per-date max close, built date by date; on no rows an all-null column
+    of dtype Null, not the declared Float64."""
+
+    def inputs(self) -> dict[str, Kind]:
+        return {"date": Kind.DATE, "close": Kind.NUMERIC}
+
+    def outputs(self) -> dict[str, pl.DataType]:
+        return {"top": pl.Float64()}
+
+    def transform(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        df = frame.collect()
+        parts = [g.with_columns(top=pl.col("close").max()) for _, g in df.group_by("date")]
+        return (pl.concat(parts) if parts else df.with_columns(top=None)).lazy()
+
+
+def test_check_schema_also_runs_the_stage_on_a_panel_without_rows():
+    with pytest.raises(
+        AssertionError,
+        match=r"check_stage \(check_schema\): PerDateMax\(\): column 'top' is Float64 in the "
+        "declared schema but Null in the output on the panel with no rows",
+    ):
+        check_stage(PerDateMax(), TINY, preserves_rows=False)
+
+
+@given(st.data())
+def test_a_strategy_column_can_be_given_its_dtype(data):
+    """An extra column drawn by a strategy of optional values keeps its dtype when every
+    drawn value is null (inferred, it would be Null and a correct Factor would fail)."""
+    extra = {"w": (pl.Float64, st.none())}
+    panel = data.draw(lf.testing.panels(n_symbols=1, n_dates=1, extra=extra))
+    assert panel.schema["w"] == pl.Float64
+    check_schema(lf.Factor("f", lf.ts.mean("w", 2)), panel)
+    with pytest.raises(lf.ConfigError, match="must be a \\(dtype, strategy\\) pair"):
+        lf.testing.panels(extra={"w": (pl.Float64, 0.5)})
