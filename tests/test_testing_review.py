@@ -85,14 +85,13 @@ def test_a_strategy_column_can_be_given_its_dtype(data):
         lf.testing.panels(extra={"w": (pl.Float64, 0.5)})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Polars divides a column by a scalar as a multiplication by its reciprocal, "
-    "except on a frame of one row (two, lazily): the bits depend on the frame's length",
-)
-def test_a_division_by_a_constant_is_causal():
-    """A correct stage, failed by check_causal: 17 / 3 on the two-row cut differs in the
-    last bit from 17 * (1 / 3) on the full panel. The fix belongs in Polars."""
+def test_a_last_bit_difference_names_the_division_by_a_constant():
+    """``close / 3.0`` is 17 / 3 on the two-row cut but 17 * (1 / 3) on the full panel (Polars
+    divides by a constant as a multiplication by the reciprocal except on the smallest
+    frames), so check_causal fails it: its bits depend on the frame. The message says so and
+    names the fix, and the same stage dividing by a column passes."""
     panel = TINY.with_columns(close=pl.Series([17.0, None, 17.0, 3.0, 4.0]))
-    check_causal(lambda f: f.with_columns(third=pl.col("close") / 3.0), panel)
+    with pytest.raises(AssertionError, match=r"differ in the last bit only, as a division by a "
+                       r"constant does in Polars .* lazyflow.exprs.divide\(x, 3.0\)"):
+        check_causal(lambda f: f.with_columns(third=pl.col("close") / 3.0), panel)
+    check_causal(lambda f: f.with_columns(third=lf.exprs.divide(pl.col("close"), 3.0)), panel)

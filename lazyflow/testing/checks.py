@@ -28,6 +28,7 @@ from lazyflow.testing.compare import (
     differs,
     first_difference,
     key_difference,
+    last_bit_hint,
     show,
     sort_by_keys,
 )
@@ -152,6 +153,7 @@ class Subject:
             raise self.fail(
                 f"column {diff.column!r} at {self.where(key)} is {show(diff.expected)} "
                 f"{on_e} but {show(diff.actual)} {on_a} ({n} row(s) differ)"
+                + last_bit_hint(diff.expected, diff.actual)
             )
 
     # -- the checks --------------------------------------------------------------------

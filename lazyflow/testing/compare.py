@@ -37,6 +37,21 @@ def show(value: object) -> str:
     return repr(value) if isinstance(value, float | str) else str(value)
 
 
+def last_bit_hint(expected: object, actual: object) -> str:
+    """A hint for two floats one unit in the last place apart ("" otherwise): the mark of a
+    division by a constant, which Polars computes as a multiplication by the reciprocal on
+    some rows and as a division on others, depending on the frame's length and chunks."""
+    if not (isinstance(expected, float) and isinstance(actual, float)) or expected == actual:
+        return ""
+    if np.nextafter(expected, actual) != actual:
+        return ""
+    return (
+        "; they differ in the last bit only, as a division by a constant does in Polars "
+        "(on some rows a multiplication by the reciprocal): divide by a column instead, "
+        "e.g. lazyflow.exprs.divide(x, 3.0), for the same bits on every row"
+    )
+
+
 def differences(expected: pl.DataFrame, actual: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """A (rows, columns) boolean array: True where the two frames' `columns` differ bitwise
     (see the module docstring), row by row. One Polars query for all the columns.
