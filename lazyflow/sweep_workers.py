@@ -79,9 +79,9 @@ def run_local(
             tick()
         return results
     for task in tasks:
-        try:
-            pickle.dumps(task)
-        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        try:  # both ways: an object may pickle and fail only when a worker unpickles it
+            pickle.loads(pickle.dumps(task))
+        except (pickle.PicklingError, pickle.UnpicklingError, AttributeError, TypeError) as exc:
             raise ConfigError(
                 f"sweep: engine='local' sends each pipeline to a worker process, and the "
                 f"pipeline {task[0]!r} cannot be pickled ({exc}); use module-level functions "

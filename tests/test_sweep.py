@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import math
+import pickle
 import sys
 
 import numpy as np
@@ -335,6 +337,20 @@ def test_unpicklable_stage_needs_one_worker(small_panel):
     with pytest.raises(lf.ConfigError, match="cannot be pickled"):
         lf.sweep(small_panel, pipes, lf.BufferedAllocator(), n_jobs=2)
     assert lf.sweep(small_panel, pipes, lf.BufferedAllocator(), n_jobs=1).height == 2
+
+
+def test_a_factor_pipeline_goes_to_the_worker_processes(small_panel):
+    """Terms pickle (as their constructor's arguments) and copy (as themselves): a sweep over
+    Factor pipelines with two workers ran into `Term is immutable` in every worker, which
+    died, and the sweep blamed the main script. Checked against n_jobs=1."""
+    term = lf.cs.rank(lf.ts.delta("close", 5)) + lf.where(lf.col("close") > 1, 2.0, -1.0)
+    again = pickle.loads(pickle.dumps(term))
+    assert again == term and hash(again) == hash(term) and str(again) == str(term)
+    assert copy.deepcopy(term) is term and copy.copy(term) is term
+    pipes = [lf.presets.carry() >> lf.Factor("mom", term), lf.presets.seed_carry()]
+    allocator = lf.BufferedAllocator()
+    two = lf.sweep(small_panel, pipes, allocator, n_jobs=2)
+    assert two.equals(lf.sweep(small_panel, pipes, allocator, n_jobs=1))
 
 
 def test_ray_engine_without_ray_says_how_to_install(small_panel, monkeypatch):

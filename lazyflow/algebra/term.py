@@ -94,6 +94,17 @@ class Term:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Term is immutable")
 
+    def __reduce__(self) -> tuple[type[Term], tuple[Any, ...]]:
+        """Pickled as its constructor's arguments (a sweep's worker processes receive the
+        pipelines pickled; the default would set the slots, which `__setattr__` refuses)."""
+        return Term, (self.op, self.args, self.params)
+
+    def __copy__(self) -> Term:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Term:
+        return self  # immutable: a copy would be equal in every way
+
     def __hash__(self) -> int:
         return self._hash
 
