@@ -95,3 +95,24 @@ def test_a_last_bit_difference_names_the_division_by_a_constant():
                        r"constant does in Polars .* lazyflow.exprs.divide\(x, 3.0\)"):
         check_causal(lambda f: f.with_columns(third=pl.col("close") / 3.0), panel)
     check_causal(lambda f: f.with_columns(third=lf.exprs.divide(pl.col("close"), 3.0)), panel)
+
+
+class FittedOnFirstCall:
+    """A stage that fits the mean close on the first frame it sees and reuses it: on the
+    full panel first, that mean reads every date, a look-ahead on every cut."""
+
+    def __init__(self) -> None:
+        self.mean: float | None = None
+
+    def __call__(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        if self.mean is None:
+            self.mean = frame.select(pl.col("close").mean()).collect().item()
+        return frame.with_columns(above=pl.col("close") > self.mean)
+
+
+def test_a_stage_fitted_on_the_first_panel_it_sees_is_not_causal():
+    """Each run gets a fresh copy of the stage, so the full panel's fit never reaches the cut
+    panel's run; with one object for every run the boolean output never differed."""
+    panel = TINY.with_columns(close=pl.Series([1.0, 2.0, 3.0, 10.0, 20.0]))
+    with pytest.raises(AssertionError, match=r"check_causal: .*column 'above'"):
+        check_causal(FittedOnFirstCall(), panel)

@@ -11,7 +11,9 @@ per (date, symbol) is a `DataError`, a check called with bad arguments a `Config
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import pickle
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 
@@ -88,7 +90,15 @@ class Subject:
         self.name = describe(stage)
 
     def run(self, panel: pl.DataFrame) -> pl.LazyFrame:
-        return stage_output(self.stage, panel.lazy(), self.check)
+        """The stage's output on `panel`, from a fresh copy of the stage: one that kept state
+        from an earlier run (fitted on the first panel it saw) would carry the full panel's
+        information into the cut one and hide its look-ahead. A stage that cannot be copied
+        runs as it is."""
+        try:
+            stage = copy.deepcopy(self.stage)
+        except (TypeError, copy.Error, pickle.PicklingError):
+            stage = self.stage
+        return stage_output(stage, panel.lazy(), self.check)
 
     @cached_property
     def output(self) -> pl.DataFrame:
