@@ -22,6 +22,7 @@ from lazyflow.algebra.ts import CONSTANT_RTOL
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import exact_sum, finite, group_mean, group_std, quantile_bucket
 from lazyflow.exprs import winsorize as winsorize_kernel
+from lazyflow.numbers import is_number
 
 #: ``cs.zscore`` is null on a date with a value this large (2**510, ~3.4e153): below it the
 #: centred values stay under 2**511 and their squares finite.
@@ -124,7 +125,7 @@ def winsorize(x: TermLike, q: float) -> Term:
 
 def scale(x: TermLike, a: float = 1.0) -> Term:
     """cs.scale(x, a=1): x scaled so that the date's sum |x| = a."""
-    if isinstance(a, bool) or not isinstance(a, Real) or not abs(a) < float("inf"):
+    if not is_number(a):
         raise ConfigError(f"cs.scale: parameter 'a' must be a finite number, got {a!r}")
     return Term("cs.scale", (term(x),), (float(a),))
 

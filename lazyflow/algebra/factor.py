@@ -47,6 +47,8 @@ class Factor(Stage):
     def check(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise self.fail("name", f"must be a non-empty column name, got {self.name!r}")
+        if self.date_col == self.symbol_col:
+            raise self.fail("symbol_col", f"must differ from date_col, both are {self.date_col!r}")
         self.resolved()
 
     def fail(self, parameter: str, problem: str) -> ConfigError:
@@ -58,18 +60,25 @@ class Factor(Stage):
         kinds = {t.kind for t in _nodes(term)}
         if TS in kinds:
             keys[self.symbol_col] = Kind.SYMBOL
-        uses: list[tuple[str, Kind]] = []
+        uses: list[tuple[str, Kind, str]] = []  # (column, kind, the parameter that reads it)
         for t in _nodes(term):
             if t.op == "col":
-                uses.append((t.params[0], Kind.NUMBER))
+                uses.append((t.params[0], Kind.NUMBER, "term"))
             elif t.kind == GROUP:
-                uses.append((t.params[0], Kind.ANY))
+                uses.append((t.params[0], Kind.ANY, "term"))
             if t.op == "where" and t.args[0].op == "col":
-                uses.append((t.args[0].params[0], Kind.BOOL))
+                uses.append((t.args[0].params[0], Kind.BOOL, "term"))
         if self.mask is not None:
-            uses.append((self.mask, Kind.BOOL))
+            uses.append((self.mask, Kind.BOOL, "mask"))
         kinds_of: dict[str, Kind] = {}
-        for column, kind in uses:  # a column read in several ways needs the strictest kind
+        for column, kind, parameter in uses:  # a column read in several ways: the strictest kind
+            if column in keys and kind is not Kind.ANY:  # no dtype is both a key and this
+                role = "date_col" if column == self.date_col else "symbol_col"
+                raise self.fail(
+                    parameter,
+                    f"reads column {column!r} as a {kind.value} column, but it is the "
+                    f"{role} (a {keys[column].value} column)",
+                )
             if _STRICTNESS[kind] >= _STRICTNESS[kinds_of.get(column, Kind.ANY)]:
                 kinds_of[column] = kind
         return keys | {c: k for c, k in kinds_of.items() if c not in keys}

@@ -67,7 +67,10 @@ def parse(text: str) -> Term:
         raise ConfigError(f"formula {text!r}: not a formula ({exc.msg})") from None
     except RecursionError:
         raise ConfigError(f"formula {text!r}: nested too deeply") from None
-    return term(_Reader(text).read(tree.body))
+    try:
+        return term(_Reader(text).read(tree.body))
+    except RecursionError:
+        raise ConfigError(f"formula {text!r}: nested too deeply") from None
 
 
 class _Reader:

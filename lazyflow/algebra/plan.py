@@ -13,7 +13,12 @@ The planner therefore never nests windows of different partitions:
   it is computed once (window-free sub-terms are left to Polars' own sub-expression
   elimination), and so is a window-holding argument of an operator that reads it at
   several lags (``delta``, ``corr``, ``decay_linear``, most ``cs`` operators...): fused, it
-  would be evaluated once per lag.
+  would be evaluated once per lag;
+- a sub-term whose expression the steps would hold more than `MAX_COPIES` times: an
+  operator that reads an argument several times copies its expression (``ts.mean`` reads
+  it 4 times, a division by a constant twice), nested readers multiply the copies
+  (``x / 2 / 2 / ...`` doubles per level) and a shared sub-term adds them; Polars' time to
+  plan grows with the copies (``x`` over 16 nested ``/ 2`` took minutes).
 
 Each materialised node is one column of a ``with_columns`` group that comes after the
 groups it reads. Its *level* counts the changes of partition below it: it equals the level
@@ -45,6 +50,9 @@ import polars as pl
 
 from lazyflow.algebra.term import CS, GROUP, OPS, ROW, SHIFT, TS, Lag, Term
 from lazyflow.exprs import finite, per_symbol
+
+#: The most copies of one sub-term's expression that a fused step may hold (see `plan`).
+MAX_COPIES = 16
 
 #: How each kind is written in `Plan.describe`.
 KIND_NAMES = {TS: "per symbol", CS: "per date", GROUP: "per (date, group)", ROW: "row-wise"}
@@ -183,6 +191,17 @@ def plan(root: Term, output: str, mask: str | None, partitions: Partitions, name
                     pending.append(a)
                 else:
                     walk.append((a, ctx))
+
+    # copies of each sub-term's expression in the steps: an operator that reads an argument
+    # several times copies it, nested readers multiply the copies and shared sub-terms add them
+    copies = dict.fromkeys(order, 0)
+    copies[root] = 1
+    for t in reversed(order):  # every reader before what it reads
+        if copies[t] > MAX_COPIES and t.kind not in ("col", "lit"):
+            materialised.add(t)
+        held = 1 if t in materialised else copies[t]
+        for a, reads in zip(t.args, _reads(t), strict=True):
+            copies[a] += held * reads
 
     column = {}
     for t in order:  # dependencies first
@@ -337,6 +356,20 @@ class Builder:
         reads = [self.region(a) for a in t.args]
         history = own + max((h for h, _ in reads), default=0)
         return history, spec.stateful or any(s for _, s in reads)
+
+
+def _reads(t: Term) -> list[int]:
+    """How many times the expression of `t` reads each argument's expression (a lagged
+    operator reads its arguments from columns of their own, `Lags`: once)."""
+    if t.kind in ("col", "lit") or OPS[t.op].lagged:
+        return [1] * len(t.args)
+    names = [f"\x00arg{i}" for i in range(len(t.args))]
+    args = [
+        pl.lit(a.params[0], pl.Float64) if a.op == "lit" else pl.col(name)
+        for a, name in zip(t.args, names, strict=True)
+    ]
+    roots = OPS[t.op].build(args, t.params).meta.root_names()
+    return [roots.count(name) for name in names]
 
 
 def _constant(t: Term) -> bool:

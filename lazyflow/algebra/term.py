@@ -14,7 +14,8 @@ operator and the parameter); nothing is computed until `lf.Factor` plans it.
 
 from __future__ import annotations
 
-import math
+import keyword
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
@@ -24,6 +25,7 @@ import polars as pl
 
 from lazyflow.errors import ConfigError
 from lazyflow.exprs import divide, finite
+from lazyflow.numbers import is_number
 
 #: What a term's operator is evaluated over: a row at a time, per symbol in date order
 #: ("ts"), per date ("cs"), or per (date, group) ("group").
@@ -71,6 +73,10 @@ class OpSpec:
     lagged: bool = False
 
 
+#: The deepest term (operators on a path from the top to a column): planning and printing
+#: a term recurse into it, and Python's stack holds about 1000 calls.
+MAX_DEPTH = 200
+
 #: Operator name -> spec; filled by this module (row ops) and by `ts` and `cs`.
 OPS: dict[str, OpSpec] = {}
 
@@ -78,14 +84,22 @@ OPS: dict[str, OpSpec] = {}
 class Term:
     """An immutable, hashable expression tree (operator, argument terms, parameters)."""
 
-    __slots__ = ("_hash", "args", "op", "params")
+    __slots__ = ("_depth", "_hash", "args", "op", "params")
 
     op: str
     args: tuple[Term, ...]
     params: tuple[Any, ...]
     _hash: int
+    _depth: int
 
     def __init__(self, op: str, args: tuple[Term, ...] = (), params: tuple[Any, ...] = ()):
+        depth = max((a._depth + 1 for a in args), default=0)
+        if depth > MAX_DEPTH:
+            raise ConfigError(
+                f"lazyflow.algebra: {OPS[op].symbol!r} would nest operators {depth} deep, more "
+                f"than {MAX_DEPTH}; compute an inner part with its own lf.Factor, read its column"
+            )
+        object.__setattr__(self, "_depth", depth)
         object.__setattr__(self, "op", op)
         object.__setattr__(self, "args", args)
         object.__setattr__(self, "params", params)
@@ -229,7 +243,7 @@ def col(name: str) -> Term:
 
 def lit(value: float) -> Term:
     """A constant."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+    if not is_number(value):
         raise ConfigError(f"lf.lit: parameter 'value' must be a finite number, got {value!r}")
     return Term("lit", (), (float(value),))
 
@@ -298,7 +312,7 @@ def _show(t: Term, parent: int = 0) -> str:
     """Formula text of `t`; parenthesised where the parent binds tighter."""
     if t.op == "col":
         name = t.params[0]
-        return name if name.isidentifier() and name not in _RESERVED else f"col({name!r})"
+        return name if _bare(name) else f"col({name!r})"
     if t.op == "lit":
         value = t.params[0]
         text = repr(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
@@ -318,6 +332,18 @@ def _show(t: Term, parent: int = 0) -> str:
         return f"({text})" if parent >= 3 else text
     parts = [_show(a) for a in t.args] + [_param(p) for p in t.params]
     return f"{spec.symbol}({', '.join(parts)})"
+
+
+def _bare(name: str) -> bool:
+    """True when a formula reads `name` written bare as this column: an identifier that is
+    no keyword (``if``, ``None``) nor a formula function, and that Python does not rewrite
+    (it reads identifiers NFKC-normalised: the ligature ``ﬁ`` as ``fi``)."""
+    return (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and name not in _RESERVED
+        and unicodedata.normalize("NFKC", name) == name
+    )
 
 
 def _param(value: Any) -> str:
