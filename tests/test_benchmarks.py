@@ -18,7 +18,7 @@ from benchmarks.bandwidth import STAGES
 from benchmarks.bandwidth import main as bandwidth_main
 from benchmarks.naive import disagreement, max_difference, naive_pipeline
 from benchmarks.pandas_carry import pandas_carry
-from benchmarks.primitives import BACK, by_symbol, primitives, sorted_layout
+from benchmarks.primitives import BACK, CODE, by_symbol, primitives, sorted_layout
 from benchmarks.primitives import main as primitives_main
 from benchmarks.ratios import COMPARISONS, _notebook_e2e, shuffled
 from benchmarks.workloads import WORKLOADS, Workload, parse_workload
@@ -188,7 +188,8 @@ def test_primitives_floor_sums_its_rows(capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "ms" in line]
     names = [line.split(" | ")[0][2:] for line in rows]
-    assert names == [*primitives(), "**sum: the floor**", "carry() collected", *sorted_layout()]
+    layout = [*sorted_layout(), "**sum: the floor with that layout**"]
+    assert names == [*primitives(), "**sum: the floor**", "carry() collected", *layout]
     assert "issue 15's target (pandas / 10)" in out
 
 
@@ -199,6 +200,6 @@ def test_the_sorted_layout_computes_the_same_windows():
     panel = parse_workload("30x40").panel().sample(fraction=1.0, shuffle=True, seed=3)
     window = pl.col("close").ewm_mean(span=5) - pl.col("close").shift(2)
     laid_out = by_symbol(panel)
-    got = laid_out.select(window.over(pl.col("symbol").cast(pl.Categorical)).gather(pl.col(BACK)))
+    got = laid_out.select(window.over(CODE).gather(pl.col(BACK)))
     want = panel.select(lf.exprs.per_symbol(window, "symbol", "date"))
     assert got.to_series().equals(want.to_series())
