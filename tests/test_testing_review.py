@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
@@ -13,19 +12,10 @@ from hypothesis import strategies as st
 import lazyflow as lf
 from lazyflow.schema import Kind
 from lazyflow.testing import check_causal, check_schema, check_stage
+from tests.test_testing import TINY as TESTING_PANEL
 
-
-def day(n: int) -> dt.date:
-    return dt.date(2021, 1, n)
-
-
-TINY = pl.DataFrame(
-    {
-        "date": [day(1), day(1), day(2), day(2), day(3)],
-        "symbol": ["A", "B", "A", "B", "A"],
-        "close": [1.0, 2.0, 3.0, 4.0, 5.0],
-    }
-)
+#: test_testing's hand panel, keys and closes only.
+TINY = TESTING_PANEL.select("date", "symbol", "close")
 
 
 def twice(frame: pl.LazyFrame) -> pl.LazyFrame:
