@@ -116,7 +116,8 @@ def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
     """Expected maximum of `n_trials` Sharpe ratios whose true value is 0 (Bailey and López de
     Prado 2014): ``sqrt(V) * ((1 - g) * Phi^-1(1 - 1/N) + g * Phi^-1(1 - 1/(N e)))``, with
     V = `sr_variance` (the variance of the trials' Sharpe ratios), N = `n_trials` and g the
-    Euler–Mascheroni constant. 0 for a single trial."""
+    Euler–Mascheroni constant. 0 for a single trial. Evaluated as ``Phi^-1(1 - p) =
+    -Phi^-1(p)``, so that 1 - 1/N does not round to 1 for a large N."""
     if isinstance(n_trials, bool) or not isinstance(n_trials, int | np.integer) or n_trials < 1:
         raise ConfigError(
             f"expected_max_sharpe: parameter 'n_trials' must be an integer >= 1, got {n_trials!r}"
@@ -130,9 +131,7 @@ def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
         return 0.0
     n = float(n_trials)
     g = EULER_GAMMA
-    return math.sqrt(sr_variance) * (
-        (1 - g) * norm_ppf(1 - 1 / n) + g * norm_ppf(1 - 1 / (n * math.e))
-    )
+    return math.sqrt(sr_variance) * ((1 - g) * -norm_ppf(1 / n) + g * -norm_ppf(1 / (n * math.e)))
 
 
 def deflated_sharpe(

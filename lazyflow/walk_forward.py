@@ -42,7 +42,7 @@ from lazyflow.pipeline import Pipeline
 from lazyflow.portfolio.account import walk
 from lazyflow.portfolio.allocator import BufferedAllocator, desired_weights, grid_settings
 from lazyflow.portfolio.grid import GridResult, backtest_grid
-from lazyflow.portfolio.run import prepare, rates_at
+from lazyflow.portfolio.run import cost_inputs, prepare, rates_at
 from lazyflow.portfolio.scan import Rows, marks, scan, settle
 from lazyflow.portfolio.summary import SUMMARY_INPUTS, summary_stats
 from lazyflow.progress import ProgressFn, check_progress
@@ -62,7 +62,8 @@ class WalkForwardResult:
     metrics: one row per out-of-sample rebalance date: ``date``, ``window`` and ``config``
     (``pipeline * n_allocators + allocator``) in force, the book's `BOOK_COLUMNS`
     (``drawdown`` from max(init_nav, running NAV high)), and ``best_nav``: the NAV of
-    `best_config` over the same dates, rebased to init_nav at the first one. summary:
+    `best_config` over the same dates, rebased to init_nav at the first one
+    (``init_nav * prod(1 + daily_return)``: init_nav throughout if its book had ended). summary:
     `BacktestResult.summary`'s statistics of the book. windows: one row per window: its
     date spans (``train_start``, ``train_end``, ``test_start``, ``test_end``, inclusive),
     the chosen ``config``, ``pipeline``, ``allocator``, ``is_metric`` (the training value of
@@ -175,15 +176,15 @@ def walk_forward(
         progress(steps, steps)
     best_config = int(np.argmax([window_stat(metric, 0, n_dates, c) for c in range(len(configs))]))
     p, a = configs[best_config]
-    best_nav = grid_of[p].metrics["nav"][first:, a]
-    before = grid_of[p].metrics["nav"][first - 1, a] if first > 0 else o["init_nav"]
+    # rebased as `best_summary` is: a book that ended before `first` stays at init_nav
+    best_nav = o["init_nav"] * np.cumprod(1.0 + grid_of[p].metrics["daily_return"][first:, a])
     metrics = pl.DataFrame(
         {
             "date": dates[first:],
             "window": window_of,
             "config": config_of,
             **{name: book[name] for name in BOOK_COLUMNS},
-            "best_nav": best_nav / before * o["init_nav"],
+            "best_nav": best_nav,
         }
     )
     ppy = o["periods_per_year"]
@@ -285,13 +286,19 @@ def _book(
     date_col = o["date_col"]
     frame_of = np.array([which[configs[c][0]] for c in config_of])
     assigned = pl.DataFrame({date_col: dates, "frame": frame_of})
+    # the costs' inputs (the ADV's trailing mean) on each whole frame, before the cut, so a
+    # test date's ADV reads the training dates too, as in the grid that made the choice
+    taken = list(dict.fromkeys(c for frame in frames for c in frame.columns))
+    inputs = [cost_inputs(frame.lazy(), o, taken) for frame in frames]
+    spec = inputs[0][1]
+    full = [lazy.collect() for lazy, _ in inputs]
     parts = [
-        frames[f].join(assigned.filter(pl.col("frame") == f), on=date_col, how="semi")
+        full[f].join(assigned.filter(pl.col("frame") == f), on=date_col, how="semi")
         for f in np.unique(frame_of).tolist()
     ]
-    last = frames[int(frame_of[-1])]
+    last = full[int(frame_of[-1])]
     parts.append(last.filter(pl.col(date_col) > dates[-1]))  # the final marking date
-    panel, ok, _, rates = prepare(pl.concat(parts), o)
+    panel, ok, _, rates = prepare(pl.concat(parts), o, spec)
     used = sorted({configs[c][1] for c in config_of})
     grid_rows = Rows.of(panel, ok, (len(used),))
     col = grid_rows.column

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,27 +35,39 @@ def column_roles(o: Mapping[str, Any]) -> dict[str, str]:
     return roles(o["include_funding"], *(o[c] for c in cols))
 
 
+def cost_inputs(
+    lazy: pl.LazyFrame, o: Mapping[str, Any], taken: Sequence[str] | None = None
+) -> tuple[pl.LazyFrame, list[dict[str, tuple[str, pl.Expr]]]]:
+    """`lazy` with the cost models' inputs of options `o` as columns (`costs.inputs`: the
+    ADV's trailing mean per symbol included), named apart from `taken` (default: `lazy`'s
+    columns), and their spec (per cost term, ``{name: (column, expression)}``)."""
+    costs: Cost | None = o["costs"]
+    if costs is None:
+        return lazy, []
+    if costs.columns():
+        schema = lazy.collect_schema()
+        check_columns(schema, dict.fromkeys(costs.columns(), Kind.NUMERIC))
+        taken = list(schema) if taken is None else taken
+    spec = inputs(costs, o["date_col"], o["symbol_col"], taken or [])
+    exprs = {column: expr for term in spec for column, expr in term.values()}
+    return (lazy.with_columns(**exprs) if exprs else lazy), spec
+
+
 def prepare(
-    frame: pl.DataFrame | pl.LazyFrame, o: Mapping[str, Any]
+    frame: pl.DataFrame | pl.LazyFrame,
+    o: Mapping[str, Any],
+    spec: list[dict[str, tuple[str, pl.Expr]]] | None = None,
 ) -> tuple[Panel, np.ndarray, dict[str, int], Rates]:
     """Load the frame for options `o` (`backtest`'s keyword arguments) with the costs'
     inputs: the panel, its tradable rows, the drop counts and the cost rates per panel row.
-    Rows whose cost inputs are unusable are not tradable (``bad_cost_input``)."""
-    names = column_roles(o)
+    Rows whose cost inputs are unusable are not tradable (``bad_cost_input``). With `spec`
+    (`cost_inputs`'), the inputs are already columns of `frame` (computed over a longer
+    history, as `walk_forward`'s book needs)."""
     lazy = frame.lazy()
     costs: Cost | None = o["costs"]
-    spec = []
-    if costs is not None:
-        taken: list[str] = []
-        if costs.columns():
-            schema = lazy.collect_schema()
-            check_columns(schema, dict.fromkeys(costs.columns(), Kind.NUMERIC))
-            taken = list(schema)
-        spec = inputs(costs, o["date_col"], o["symbol_col"], taken)
-        exprs = {column: expr for term in spec for column, expr in term.values()}
-        if exprs:
-            lazy = lazy.with_columns(**exprs)
-            names = names | {column: column for column in exprs}
+    if spec is None:
+        lazy, spec = cost_inputs(lazy, o)
+    names = column_roles(o) | {column: column for term in spec for column, _ in term.values()}
     panel = load(lazy, o["date_col"], o["symbol_col"], names, o["tradable"])
     ok, dropped = tradable_rows(panel)
     n = len(ok)
