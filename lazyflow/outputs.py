@@ -69,7 +69,7 @@ def terminate_on_sigterm() -> None:
 
 def check_folder(target: Path, what: str) -> Path:
     """`target` resolved, after the checks of the module docstring (`what` names it in errors)."""
-    target = Path(target).expanduser().resolve()
+    target = _resolve(target, what)
     if target.exists() and not target.is_dir():
         raise ConfigError(f"{what} {target}: exists and is not a folder")
     if target.is_dir():
@@ -87,11 +87,19 @@ def check_folder(target: Path, what: str) -> Path:
 
 def check_file(target: Path, what: str) -> Path:
     """`target` resolved: not a folder, and its folder accepts a new file."""
-    target = Path(target).expanduser().resolve()
+    target = _resolve(target, what)
     if target.is_dir():
         raise ConfigError(f"{what} {target}: is a folder; give a file name")
     _probe(_parent(target, what), what)
     return target
+
+
+def _resolve(target: Path, what: str) -> Path:
+    """`target` made absolute, symlinks followed; a symlink loop is a `ConfigError`."""
+    try:
+        return Path(target).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise ConfigError(f"{what} {target}: cannot be resolved ({exc})") from exc
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import polars as pl
 
 from lazyflow import presets
 from lazyflow.config import DataConfig, RunConfig, parse_config, read_toml
-from lazyflow.errors import ConfigError, LazyflowError, SchemaError
+from lazyflow.errors import ConfigError, LazyflowError, SchemaError, collect
 from lazyflow.outputs import staged_folder
 from lazyflow.portfolio import backtest, capacity
 from lazyflow.progress import Progress
@@ -141,7 +141,7 @@ def signals(config: RunConfig, quiet: bool, labels: bool, hint: str = "") -> pl.
     """Read the config's panel and collect its pipeline in one plan (a spinner on a
     terminal). With `labels`, the plan adds the forward returns and the [factor]
     columns are checked against its schema before it is collected (`hint` joins
-    the error)."""
+    the error). A failure on the data (an unparseable number or date) is a `DataError`."""
     plan = config.pipeline(labels)(config.data.scan())
     if labels:
         try:
@@ -150,7 +150,7 @@ def signals(config: RunConfig, quiet: bool, labels: bool, hint: str = "") -> pl.
             problem = f"{exc.problem} (check [factor] score, quantile_col and mask{hint})"
             raise SchemaError(exc.stage, exc.column, problem, exc.available) from exc
     with Progress("computing signals", enabled=progress_enabled(quiet)).working():
-        return plan.collect()
+        return collect(plan, "signals")
 
 
 def factor_section(

@@ -67,6 +67,7 @@ from lazyflow.config.values import (
 )
 from lazyflow.costs import Cost, from_settings
 from lazyflow.data import scan_panel, synthetic_panel
+from lazyflow.data.panel import CSV_SUFFIXES, PARQUET_SUFFIXES
 from lazyflow.errors import ConfigError, DataError
 from lazyflow.factor import ROLLING_WINDOW, FactorAnalysis, check_settings
 from lazyflow.pipeline import Pipeline
@@ -135,6 +136,7 @@ class DataConfig:
         assert self.path is not None  # parse_config requires it for file sources
         if not Path(self.path).exists():
             raise DataError(f"data.path: no such file or directory: {self.path}")
+        self._check_file_kind()
         if self.source == "binance":
             from lazyflow.data.binance import load_um_daily
 
@@ -147,6 +149,20 @@ class DataConfig:
             symbol_col=self.symbol_col,
             dedupe=self.dedupe,
         )
+
+    def _check_file_kind(self) -> None:
+        """`ConfigError` unless `path` is what `source` reads: a CSV file for "csv", a
+        Parquet file or a folder of them for "parquet" (`scan_panel` reads either)."""
+        path = Path(str(self.path))
+        if self.source == "csv" and (path.is_dir() or not path.name.lower().endswith(CSV_SUFFIXES)):
+            what = "a CSV file (.csv, .csv.gz)"
+        elif self.source == "parquet" and not (
+            path.is_dir() or path.name.lower().endswith(PARQUET_SUFFIXES)
+        ):
+            what = "a Parquet file (.parquet, .pq) or a folder of them"
+        else:
+            return
+        raise ConfigError(f"data.path: {path} is not {what}, as source '{self.source}' reads")
 
     def settings(self) -> dict[str, Any]:
         """The source and the keys it uses (those that are set)."""
@@ -332,6 +348,8 @@ def _parse_data(table: Mapping[str, Any], base_dir: Path | None) -> DataConfig:
     if source != "synthetic":
         if "path" not in values:
             raise ConfigError(f"data.path: required for source '{source}'")
+        if not values["path"]:
+            raise ConfigError("data.path: empty; give the data's file or folder")
         path = Path(values["path"]).expanduser()
         values["path"] = str(path if base_dir is None or path.is_absolute() else base_dir / path)
     return DataConfig(**values)

@@ -27,7 +27,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise DataError(f"config {path}: cannot read ({exc.strerror})") from exc
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark (Windows editors) is skipped
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config {path}: not UTF-8 text (byte {exc.start})") from exc
     try:

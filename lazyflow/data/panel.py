@@ -166,6 +166,7 @@ def _scan(path: Path, rename: dict[str, str], date_col: str, symbol_col: str) ->
     if not name.endswith(CSV_SUFFIXES):
         raise DataError(f"{STAGE}: cannot read {text}: unsupported format; supported: {SUPPORTED}")
     header = _schema(pl.scan_csv(path), path)
+    _unique_header(path, header)
     back = {new: old for old, new in rename.items()}
     date, symbol = back.get(date_col, date_col), back.get(symbol_col, symbol_col)
     numeric = tuple(c for c in header if c in {back.get(n, n) for n in NUMERIC_COLUMNS})
@@ -235,6 +236,19 @@ class CsvSource:
                 *(_text_date(c) if c == self.date else _number_expr(c, pl.String) for c in text),
             )
         )
+
+
+def _unique_header(path: Path, header: pl.Schema) -> None:
+    """`SchemaError` when the CSV header repeats a name: Polars renames the repeat
+    (``close_duplicated_0``), so the panel would silently read only the first column."""
+    try:
+        first = pl.scan_csv(path, has_header=False, n_rows=1, infer_schema=False).collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"{STAGE}: cannot read {path}: {exc}") from exc
+    names = [str(name) for name in first.row(0)]
+    for name in names:
+        if names.count(name) > 1:
+            raise SchemaError(STAGE, name, "appears twice in the file's header", header)
 
 
 def _regular_files(files: list[Path]) -> None:

@@ -40,6 +40,7 @@ from numbers import Integral
 import numpy as np
 import polars as pl
 
+from lazyflow.data.dates import DATE_RANGE, FIRST_DATE, LAST_DATE
 from lazyflow.data.panel import PANEL_COLUMNS
 from lazyflow.errors import ConfigError
 
@@ -70,6 +71,9 @@ JUMP_PROB, JUMP_SIZE, JUMP_UP = 0.003, 1.5e-3, 0.6  # per 8h: chance, mean size,
 KAPPA = 2.0
 
 BLOCK_DAYS = 16  # days of 8h funding simulated per vector step
+
+#: The most symbols x days simulated (a few GB of memory; 2.7 times the largest benchmark).
+MAX_CELLS = 100_000_000
 
 
 def synthetic_panel(
@@ -182,7 +186,17 @@ def _check(n_symbols: int, n_days: int, seed: int, start: str | dt.date) -> int:
         day = start if isinstance(start, dt.date) else dt.date.fromisoformat(start)
     except ValueError as exc:
         raise ConfigError(f"synthetic_panel: parameter 'start' is not a date: {start!r}") from exc
-    return (day - dt.date(1970, 1, 1)).days
+    if n_symbols * n_days > MAX_CELLS:
+        raise ConfigError(
+            f"synthetic_panel: n_symbols x n_days is {n_symbols:,} x {n_days:,}, more than "
+            f"{MAX_CELLS:,} (synthetic.MAX_CELLS)"
+        )
+    first, last = FIRST_DATE.toordinal(), LAST_DATE.toordinal()
+    if not first <= day.toordinal() <= last - n_days + 1:
+        raise ConfigError(
+            f"synthetic_panel: {n_days:,} days from {day} leave the supported dates {DATE_RANGE}"
+        )
+    return day.toordinal() - first
 
 
 def _names(n: int) -> list[str]:
