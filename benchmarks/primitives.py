@@ -25,7 +25,7 @@ import polars as pl
 import lazyflow as lf
 from benchmarks.pandas_carry import pandas_carry
 from benchmarks.workloads import parse_workload
-from lazyflow.exprs import exact_sum, per_symbol
+from lazyflow.exprs import exact_sum, per_symbol, symbol_code, symbol_date_key
 
 SYMBOL, DATE = "symbol", "date"
 
@@ -60,17 +60,18 @@ def primitives() -> dict[str, pl.Expr]:
 def sorted_layout() -> dict[str, tuple[bool, Callable[[pl.DataFrame], object]]]:
     """What a pipeline-level layout sorted by (symbol, date) would run instead, each step
     with whether it reads the date-major panel (True) or the laid-out rows (`by_symbol`):
-    the permutation (one integer key, as `lf.Factor` sorts) and the gather of the inputs,
-    the per-symbol windows without ``order_by`` over the sorted symbol code (each symbol one
-    contiguous slice), every per-date primitive on rows no longer grouped by date, and the
-    gather of the ten columns the pipeline adds back into the frame's order."""
+    the permutation (one integer key, `symbol_date_key`, as `lf.Factor` sorts) and the
+    gather of the inputs, the per-symbol windows without ``order_by`` over the sorted symbol
+    code (each symbol one contiguous slice), every per-date primitive on rows no longer
+    grouped by date, and the gather of the ten columns the pipeline adds back into the
+    frame's order."""
     close, dollar = pl.col("close"), pl.col("dollar_volume")
 
     def windows(*exprs: pl.Expr) -> Callable[[pl.DataFrame], object]:
         return lambda frame: frame.select(pl.struct(*exprs).over(CODE))
 
     def gather_in(frame: pl.DataFrame) -> object:
-        order = frame.select(pl.arg_sort_by(layout_key())).to_series()
+        order = frame.select(pl.arg_sort_by(symbol_date_key(symbol_code(SYMBOL), DATE))).to_series()
         return frame.select(pl.col(LAYOUT_INPUTS).gather(order))
 
     steps = {
@@ -103,19 +104,13 @@ LAYOUT_INPUTS = [DATE, SYMBOL, "close", "dollar_volume", "funding_rate"]
 CODE, BACK = "code", "back"
 
 
-def layout_key() -> pl.Expr:
-    """One UInt64 per row that sorts by (symbol, date): the Categorical code, the day."""
-    code = pl.col(SYMBOL).cast(pl.Categorical).to_physical().cast(pl.UInt64)
-    return code * 2**32 + pl.col(DATE).to_physical().cast(pl.Int64).add(2**31).cast(pl.UInt64)
-
-
 def by_symbol(panel: pl.DataFrame) -> pl.DataFrame:
     """The carry pipeline's inputs sorted by (symbol, date), with the symbol's code
     (`CODE`, flagged sorted) and the way back (`BACK`)."""
-    order = panel.select(pl.arg_sort_by(layout_key())).to_series()
+    order = panel.select(pl.arg_sort_by(symbol_date_key(symbol_code(SYMBOL), DATE))).to_series()
     return (
         panel.select(LAYOUT_INPUTS)
-        .with_columns(pl.col(SYMBOL).cast(pl.Categorical).to_physical().alias(CODE))
+        .with_columns(symbol_code(SYMBOL).alias(CODE))
         .select(pl.all().gather(order))
         .with_columns(pl.col(CODE).set_sorted(), order.arg_sort().alias(BACK))
     )

@@ -65,6 +65,20 @@ def per_symbol(expr: pl.Expr, symbol_col: str, date_col: str) -> pl.Expr:
     return expr.over(pl.col(symbol_col).cast(pl.Categorical), order_by=date_col)
 
 
+def symbol_code(symbol_col: str) -> pl.Expr:
+    """The symbol's integer code (its Categorical id, UInt32); a null symbol is one more
+    symbol, coded 2**32 - 1."""
+    return pl.col(symbol_col).cast(pl.Categorical).to_physical().fill_null(2**32 - 1)
+
+
+def symbol_date_key(code: pl.Expr, date_col: str) -> pl.Expr:
+    """One UInt64 per row that sorts the rows by (symbol, date) as ``over(symbol,
+    order_by=date)`` orders them: `code` (`symbol_code`) in the high 32 bits, the date's day
+    number (Int32, offset to be positive) in the low ones, a null date first."""
+    day = pl.col(date_col).to_physical().cast(pl.Int64) + (2**31 + 1)
+    return code.cast(pl.UInt64) * 2**32 + day.fill_null(0).cast(pl.UInt64)
+
+
 #: `exact_sum` scales a group's values below 2**SUM_BITS, leaving the top bits of Int128 for
 #: the carries of up to 2**34 values.
 SUM_BITS = 92

@@ -11,6 +11,7 @@ from lazyflow.algebra.parse import parse
 from lazyflow.algebra.plan import Names, Partitions, Plan, plan
 from lazyflow.algebra.term import GROUP, OPS, TS, Term
 from lazyflow.errors import ConfigError, SchemaError
+from lazyflow.exprs import symbol_code, symbol_date_key
 from lazyflow.schema import Kind
 from lazyflow.stages.base import Stage
 
@@ -126,22 +127,16 @@ class Factor(Stage):
         factor_plan, parts, permutation = self._layout(frame.collect_schema())
         if not parts.sorted:
             return factor_plan.apply(frame)
-        # sort key: the symbol's integer code in the high 32 bits, the date's day number
-        # (Int32, offset to be positive) in the low ones; ties keep the frame's order. As
-        # in `over(symbol, order_by=date)`, a null symbol is one more symbol and a null date
-        # comes first in its symbol
-        code = pl.col(self.symbol_col).cast(pl.Categorical).to_physical().fill_null(2**32 - 1)
-        day = pl.col(self.date_col).to_physical().cast(pl.Int64) + (2**31 + 1)
-        days = day.fill_null(0).cast(pl.UInt64)
+        # sorted by one integer key (`symbol_date_key`); ties keep the frame's order
         order = pl.col(permutation)
         index = pl.int_range(pl.len(), dtype=pl.UInt32)
         starts = (pl.col(parts.code) != pl.col(parts.code).shift(1)).fill_null(True)
         first = pl.when(starts).then(index).forward_fill()
         frame = (
-            frame.with_columns(code.alias(parts.code))
+            frame.with_columns(symbol_code(self.symbol_col).alias(parts.code))
             .with_columns(
                 pl.arg_sort_by(
-                    pl.col(parts.code).cast(pl.UInt64) * 2**32 + days, maintain_order=True
+                    symbol_date_key(pl.col(parts.code), self.date_col), maintain_order=True
                 ).alias(permutation)
             )
             .with_columns(

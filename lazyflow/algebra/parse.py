@@ -63,12 +63,9 @@ def parse(text: str) -> Term:
         raise ConfigError(f"formula: longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        return term(_Reader(text).read(tree.body))
     except SyntaxError as exc:
         raise ConfigError(f"formula {text!r}: not a formula ({exc.msg})") from None
-    except RecursionError:
-        raise ConfigError(f"formula {text!r}: nested too deeply") from None
-    try:
-        return term(_Reader(text).read(tree.body))
     except RecursionError:
         raise ConfigError(f"formula {text!r}: nested too deeply") from None
 
